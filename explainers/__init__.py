@@ -1,0 +1,43 @@
+"""Explain what timm image models predict: loading, prediction and one module per attribution method."""
+
+from .errors import (
+    BusyError,
+    ConfigError,
+    ExplainerError,
+    HubUnavailableError,
+    ImageError,
+    ModelSourceError,
+    OptionError,
+    TargetError,
+    UnsafeWeightsError,
+)
+from .loading import load_model, parse_source
+from .predict import predict
+from .preprocess import prepare_image
+from .targets import resolve_target
+from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage, Target, TaskInfo
+
+__all__ = [
+    "BusyError",
+    "ConfigError",
+    "Counterfactual",
+    "ExplainerError",
+    "Explanation",
+    "HubUnavailableError",
+    "ImageError",
+    "LoadedModel",
+    "ModelSource",
+    "ModelSourceError",
+    "OptionError",
+    "Prediction",
+    "PreparedImage",
+    "Target",
+    "TargetError",
+    "TaskInfo",
+    "UnsafeWeightsError",
+    "load_model",
+    "parse_source",
+    "predict",
+    "prepare_image",
+    "resolve_target",
+]
