@@ -82,3 +82,14 @@ def forward_fn(loaded: LoadedModel, target: Target) -> Callable[[torch.Tensor], 
         return target_outputs(loaded, loaded.model(images), target)[:, 0]
 
     return fn
+
+
+def ensure_target(loaded: LoadedModel, target: Target | None, outputs: torch.Tensor) -> Target:
+    """The given target, or the default one (top-1 / first output) read from the image's raw outputs (1, K)."""
+    if target is not None:
+        if not 0 <= target.index < loaded.task.num_outputs:
+            raise TargetError(f"target index {target.index} is out of range for {loaded.task.num_outputs} outputs")
+        return target
+    from .tasks import decide
+
+    return resolve_target(loaded, None, prediction=decide(loaded.task, outputs[0].detach().float().cpu().numpy()))

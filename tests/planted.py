@@ -1,0 +1,198 @@
+"""Models whose right answer is known, for testing that explanations are faithful.
+
+Each planted model exposes timm's hook-free surface (forward_features -> forward_head, feature_info, num_features),
+so methods treat them exactly like timm models. `make_loaded` wraps any module as a LoadedModel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from explainers.types import LoadedModel, ModelSource, TaskInfo
+
+Box = tuple[int, int, int, int]  # (top, left, bottom, right) in input pixels, bottom/right exclusive
+
+
+def make_loaded(
+    model: nn.Module,
+    task: TaskInfo,
+    *,
+    input_size: int = 64,
+    model_id: str = "planted",
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5),
+) -> LoadedModel:
+    """Wrap a module as a LoadedModel on the CPU (eval mode, frozen), as loading.load_model would."""
+    model.eval().requires_grad_(False)
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return LoadedModel(
+        model=model,
+        source=ModelSource("local", model_id),
+        model_id=model_id,
+        revision=None,
+        weights_sha256=digest.hexdigest(),
+        architecture=type(model).__name__,
+        data_config={
+            "input_size": (3, input_size, input_size),
+            "interpolation": "bilinear",
+            "mean": mean,
+            "std": std,
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+        },
+        task=task,
+        device=torch.device("cpu"),
+    )
+
+
+def box_mask(size: int, box: Box, stride: int = 1) -> torch.Tensor:
+    """(size/stride, size/stride) float mask that is 1 inside the box (given in input pixels)."""
+    n = size // stride
+    mask = torch.zeros(n, n)
+    top, left, bottom, right = box
+    mask[top // stride : bottom // stride, left // stride : right // stride] = 1.0
+    return mask
+
+
+class PlantedRegionNet(nn.Module):
+    """Outputs read only local features inside planted boxes: output k = mean of ReLU(conv(x)) inside box k.
+
+    The final feature map keeps stride `stride` (input 64, stride 8 -> 8x8), so Grad-CAM's assumptions hold: local
+    features and a fine enough map. Positive head weights make more evidence = higher output.
+    """
+
+    def __init__(self, boxes: list[Box], *, input_size: int = 64, stride: int = 8, channels: int = 8,
+                 seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.stride = stride
+        self.conv1 = nn.Conv2d(3, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, stride, stride=stride)
+        with torch.no_grad():
+            for conv in (self.conv1, self.conv2):
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.3)
+                conv.bias.copy_(torch.rand(conv.bias.shape, generator=g) * 0.1)
+        masks = torch.stack([box_mask(input_size, b, stride) for b in boxes])
+        self.register_buffer("masks", masks / masks.flatten(1).sum(1).view(-1, 1, 1))
+        self.num_features = channels
+        self.num_classes = len(boxes)
+        self.feature_info = [{"num_chs": channels, "reduction": stride, "module": "conv2"}]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = torch.einsum("nchw,khw->nkc", x, self.masks)  # each output pools its own box
+        return pooled.mean(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class MaskedCoarseNet(nn.Module):
+    """A small CNN that only ever sees one planted box of the input, but whose last stage is 3x3 on a 48px input.
+
+    The box is cut out at the input, so occlusion and integrated gradients are exactly zero outside it; Grad-CAM sees
+    only the 3x3 last stage, whose every cell covers most of the image: it is known not to localise here.
+    """
+
+    def __init__(self, box: Box, *, input_size: int = 48, num_classes: int = 2, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("mask", box_mask(input_size, box).view(1, 1, input_size, input_size))
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+                                  nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                  nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                  nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU())  # 48 -> 3
+        self.fc = nn.Linear(16, num_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        self.num_features = 16
+        self.num_classes = num_classes
+        self.feature_info = [{"num_chs": 16, "reduction": 16, "module": "stem"}]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem(x * self.mask)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.fc(x.mean((2, 3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def quadrant_box(size: int, quadrant: int) -> Box:
+    """Quadrant 0..3 (TL, TR, BL, BR) of a size x size image."""
+    h = size // 2
+    top, left = (quadrant // 2) * h, (quadrant % 2) * h
+    return (top, left, top + h, left + h)
+
+
+def planted_classifier(quadrant: int = 3, *, input_size: int = 64, seed: int = 0) -> LoadedModel:
+    """Two-class model: class "evidence" reads only one quadrant; class "other" reads nothing (constant 0)."""
+    box = quadrant_box(input_size, quadrant)
+    net = PlantedRegionNet([box], input_size=input_size, seed=seed)
+    model = _WithZeroClass(net)
+    return make_loaded(model, TaskInfo("multiclass", ("evidence", "other")), input_size=input_size,
+                       model_id=f"planted-q{quadrant}")
+
+
+class _WithZeroClass(nn.Module):
+    """Adds a constant-zero second logit so a single-box net becomes a two-class classifier."""
+
+    def __init__(self, net: PlantedRegionNet) -> None:
+        super().__init__()
+        self.net = net
+        self.num_features = net.num_features
+        self.num_classes = 2
+        self.feature_info = [{"num_chs": net.num_features, "reduction": net.stride, "module": "net.conv2"}]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        evidence = self.net.forward_head(x)
+        return torch.cat([evidence, torch.zeros_like(evidence)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def planted_regressor(*, input_size: int = 64, seed: int = 0) -> LoadedModel:
+    """Two outputs: "left" reads only the left half, "right" only the right half (units: g)."""
+    half = input_size // 2
+    boxes = [(0, 0, input_size, half), (0, half, input_size, input_size)]
+    net = PlantedRegionNet(boxes, input_size=input_size, seed=seed)
+    task = TaskInfo("regression", ("left", "right"), units=("g", "g"))
+    return make_loaded(net, task, input_size=input_size, model_id="planted-halves")
+
+
+def coarse_classifier(quadrant: int = 3, *, input_size: int = 48, seed: int = 0) -> LoadedModel:
+    """The known Grad-CAM miss: evidence in one quadrant, last stage 3x3."""
+    net = MaskedCoarseNet(quadrant_box(input_size, quadrant), input_size=input_size, seed=seed)
+    return make_loaded(net, TaskInfo("multiclass", ("a", "b")), input_size=input_size, model_id=f"coarse-q{quadrant}")
+
+
+def random_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    """n normalised random images (n, 3, size, size): smooth noise, so local features vary across the picture."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(n, 3, size // 4, size // 4, generator=g)
+    pixels = torch.nn.functional.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    return (pixels - 0.5) / 0.5
+
+
+def peak_in_box(heatmap: Any, box: Box) -> bool:
+    """The pointing game: does the map's maximum fall inside the box?"""
+    import numpy as np
+
+    arr = np.asarray(heatmap)
+    r, c = np.unravel_index(int(np.argmax(arr)), arr.shape)
+    top, left, bottom, right = box
+    return top <= r < bottom and left <= c < right
