@@ -15,9 +15,23 @@ from .loading import load_model, parse_source
 from .predict import predict
 from .preprocess import prepare_image
 from .targets import resolve_target
-from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage, Target, TaskInfo
+from .types import (
+    Counterfactual,
+    ExplainFn,
+    Explanation,
+    LoadedModel,
+    ModelSource,
+    Prediction,
+    PreparedImage,
+    Target,
+    TaskInfo,
+)
+
+# name -> explain(model, image, *, target=None, **options); app tabs, the API and replay all go through it.
+EXPLAINERS: dict[str, ExplainFn] = {}
 
 __all__ = [
+    "EXPLAINERS",
     "BusyError",
     "ConfigError",
     "Counterfactual",
