@@ -1,0 +1,308 @@
+"""Gradio Space: what a timm image model predicts, and why (Grad-CAM, occlusion, integrated gradients, counterfactuals)."""
+
+from __future__ import annotations
+
+import os
+
+# Quiet and offline-friendly by default; huggingface_hub and gradio read these at import time.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import spaces  # noqa: E402,I001 - ZeroGPU needs spaces imported before anything touches CUDA
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, NamedTuple, TypeVar  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+import explainers as xai  # noqa: E402
+from explainers import pipeline, render  # noqa: E402
+
+log = logging.getLogger("app")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = [str(ROOT / "examples" / f"{name}.jpg") for name in ("coffee", "chelsea", "astronaut", "rocket")]
+# One GPU job at a time on ZeroGPU; raise it on a dedicated GPU with XAI_GPU_CONCURRENCY.
+GPU_CONCURRENCY = int(os.environ.get("XAI_GPU_CONCURRENCY", "1"))
+QUEUE_SIZE = int(os.environ.get("XAI_QUEUE_SIZE", "32"))
+CHEAP_CONCURRENCY = int(os.environ.get("XAI_CHEAP_CONCURRENCY", "4"))
+DIRECTIONS = ["raises", "lowers"]
+TOP1 = "top-1"
+DEFAULT_SOURCE = xai.parse_source(os.environ.get("XAI_MODEL"), allow_local=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class View(NamedTuple):
+    """The CPU-side facts about an upload that rendering needs."""
+
+    rgb: np.ndarray
+    crop_box: tuple[float, float, float, float]
+    sha256: str
+
+
+class SafeImage(gr.Image):
+    """gr.Image that hands the raw upload path to our decoder instead of opening it with PIL itself.
+
+    gr.Image's own preprocessing calls PIL.Image.open, so a corrupt file fails there with Gradio's generic "error"
+    before our code runs; explainers.images.load_image gives the user a message that says what was wrong.
+    """
+
+    is_template = True  # keeps the front-end component "image"
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
+            return str(payload.path)
+        try:
+            return super().preprocess(payload)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure here is the upload's fault, said plainly
+            raise gr.Error(f"The upload is not a usable image ({type(exc).__name__}: {exc}). Upload a PNG, JPEG or "
+                           "WebP photo.") from exc
+
+
+def user_errors(fn: F) -> F:
+    """ExplainerError -> gr.Error (the message the user reads); everything else propagates and is logged."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except xai.ExplainerError as exc:
+            raise gr.Error(str(exc), title=type(exc).__name__) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _model(model_id: str | None, revision: str | None) -> xai.LoadedModel:
+    return xai.load_model(pipeline.resolve_source(model_id, revision, DEFAULT_SOURCE))
+
+
+def _require_image(image: Any) -> Any:
+    if image is None or image == "":
+        raise xai.ImageError("no image was given: upload a photo (PNG, JPEG, WebP...) or pick an example")
+    return image
+
+
+def _progress(progress: gr.Progress | None) -> Callable[[float, str], None] | None:
+    if progress is None:
+        return None
+    return lambda fraction, desc: progress(fraction, desc=desc)
+
+
+def _save_npy(heatmap: np.ndarray, stem: str) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="xai-"))
+    path = folder / f"{stem}.npy"
+    np.save(path, heatmap.astype(np.float32))
+    return str(path)
+
+
+def _model_info(loaded: xai.LoadedModel) -> str:
+    _, h, w = loaded.data_config["input_size"]
+    rev = loaded.revision or "local"
+    return (f"**{loaded.model_id}** · `{loaded.architecture}` · {loaded.task.kind}, {loaded.task.num_outputs} outputs · "
+            f"input {h}x{w} · revision `{rev[:12]}` · weights sha256 `{loaded.weights_sha256[:12]}`")
+
+
+def _label_value(prediction: xai.Prediction) -> dict[str, float]:
+    if prediction.task == "regression":
+        return {}
+    order = np.argsort(-prediction.scores)[:10]
+    return {prediction.names[i]: float(prediction.scores[i]) for i in order}
+
+
+@spaces.GPU(duration=30)
+def _gpu_predict(model_id: str, revision: str, image: Any) -> xai.Prediction:
+    _, prediction = pipeline.prepare(_model(model_id, revision), image)
+    return prediction
+
+
+@user_errors
+def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any]]:
+    """Load (or fetch from memory) a model and offer its outputs as targets."""
+    loaded = _model(model_id, revision)
+    choices = ([TOP1] if loaded.task.kind != "regression" else []) + list(loaded.task.names)
+    return _model_info(loaded), gr.update(choices=choices, value=choices[0])
+
+
+@user_errors
+def on_predict(image: Any, model_id: str, revision: str) -> tuple[dict[str, float], str, dict[str, Any]]:
+    """Predict: top-k classes, labels over threshold, or regression values with units."""
+    loaded = _model(model_id, revision)  # outside the GPU function: loads once, then from memory
+    prediction = _gpu_predict(model_id, revision, _require_image(image))
+    result = {"model_id": loaded.model_id, "revision": loaded.revision, **prediction.to_dict()}
+    return _label_value(prediction), f"### {prediction.decision}", result
+
+
+def _explain_duration(model_id: str, revision: str, image: Any, method: str, target: str, direction: str,
+                      options: dict[str, Any], progress: Any = None) -> int:
+    """ZeroGPU duration estimate from the job's size (seconds)."""
+    if method == "occlusion":
+        return 20 + int(options.get("stride", 8) < 8) * 40
+    if method == "integrated_gradients":
+        return 15 + int(options.get("n_steps", 32)) // 8 * max(1, int(options.get("smooth_samples", 0)))
+    return 20
+
+
+@spaces.GPU(duration=_explain_duration)
+def _gpu_explain(model_id: str, revision: str, image: Any, method: str, target: str, direction: str,
+                 options: dict[str, Any], progress: Any = None) -> tuple[View, xai.Explanation]:
+    """Runs where the GPU is; returns only CPU arrays (ZeroGPU pickles results back)."""
+    loaded = _model(model_id, revision)
+    prepared, prediction = pipeline.prepare(loaded, image)
+    target_spec = None if target in (None, "", TOP1) else target
+    explanation = pipeline.explain(loaded, prepared, prediction, method, target=target_spec, direction=direction,
+                                   options=options, progress=progress)
+    return View(prepared.rgb, prepared.crop_box, prepared.sha256), explanation
+
+
+def _explanation_outputs(loaded: xai.LoadedModel, prepared: View,
+                         explanation: xai.Explanation) -> tuple[np.ndarray, str, dict[str, Any]]:
+    picture = render.overlay(prepared.rgb, explanation.heatmap, prepared.crop_box, signed=True,
+                             label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})")
+    box = explanation.extras.get("critical_box")
+    if box is not None:
+        picture = render.mark_box(picture, tuple(box), prepared.crop_box, model_hw=loaded.input_size)
+    result = {
+        "method": explanation.method,
+        "target": {"name": explanation.target.name, "index": explanation.target.index,
+                   "direction": explanation.target.direction},
+        "score": explanation.score,
+        "options": explanation.options,
+        "timings": explanation.timings,
+        "notes": list(explanation.notes),
+        "extras": explanation.extras,
+        "model_id": loaded.model_id,
+        "revision": loaded.revision,
+        "weights_sha256": loaded.weights_sha256,
+        "image_sha256": prepared.sha256,
+    }
+    return picture, _save_npy(explanation.heatmap, explanation.method), json.loads(json.dumps(result, default=str))
+
+
+def _run(method: str, image: Any, model_id: str, revision: str, target: str, direction: str,
+         options: dict[str, Any], progress: gr.Progress | None) -> tuple[np.ndarray, str, dict[str, Any]]:
+    loaded = _model(model_id, revision)  # outside the GPU function: loads once, then from memory
+    view, explanation = _gpu_explain(model_id, revision, _require_image(image), method, target, direction, options,
+                                     _progress(progress))
+    return _explanation_outputs(loaded, view, explanation)
+
+
+@user_errors
+def on_gradcam(image: Any, model_id: str, revision: str, target: str, direction: str, layer: str,
+               progress: gr.Progress = gr.Progress()) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Grad-CAM on the model's final feature map (or a chosen stage)."""
+    options = {"layer": layer or None}
+    return _run("gradcam", image, model_id, revision, target, direction, options, progress)
+
+
+@user_errors
+def on_occlusion(image: Any, model_id: str, revision: str, target: str, direction: str, window: float,
+                 stride: float, baselines: str, mode: str,
+                 progress: gr.Progress = gr.Progress()) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Occlusion sensitivity: how much the target drops when each window is hidden."""
+    options = {"window": int(window), "stride": int(stride), "baselines": baselines, "mode": mode}
+    return _run("occlusion", image, model_id, revision, target, direction, options, progress)
+
+
+@user_errors
+def on_integrated_gradients(image: Any, model_id: str, revision: str, target: str, direction: str, n_steps: float,
+                            baselines: str, smooth_samples: float,
+                            progress: gr.Progress = gr.Progress()) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Integrated gradients from a baseline, with the completeness delta reported."""
+    options = {"n_steps": int(n_steps), "baselines": baselines, "smooth_samples": int(smooth_samples)}
+    return _run("integrated_gradients", image, model_id, revision, target, direction, options, progress)
+
+
+def build_demo() -> gr.Blocks:
+    """The Blocks UI; every public event has a stable api_name."""
+    with gr.Blocks(title="Explain any timm image model") as demo:
+        gr.Markdown("# Explain any timm image model\nDrop in a photo, pick a model (the built-in EfficientNet-Lite0 "
+                    "or any timm repo on the Hub with safetensors weights) and see what it predicts and why.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320)
+                gr.Examples(examples=[[p] for p in EXAMPLES], inputs=[image], label="Example photos (CC0, see "
+                            "examples/CREDITS.md)")
+                with gr.Group():
+                    model_id = gr.Textbox(value="default", label="Model", info="'default' or a Hub repo id "
+                                          "(owner/name) with config.json + model.safetensors")
+                    revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
+                    load_btn = gr.Button("Load model", size="sm")
+                    model_info = gr.Markdown()
+                target = gr.Dropdown(choices=[TOP1], value=TOP1, label="Target", allow_custom_value=True,
+                                     info="class / label / output to explain")
+                direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
+            with gr.Column(scale=2), gr.Tabs():
+                with gr.Tab("Prediction"):
+                    predict_btn = gr.Button("Predict", variant="primary")
+                    decision = gr.Markdown()
+                    label = gr.Label(num_top_classes=5, label="Top classes")
+                    predict_json = gr.JSON(label="Result")
+                with gr.Tab("Grad-CAM"):
+                    layer = gr.Textbox(value="", label="Layer", info="blank = the final feature map")
+                    gradcam_btn = gr.Button("Explain with Grad-CAM", variant="primary")
+                    gradcam_outputs = _explanation_panel()
+                with gr.Tab("Occlusion"):
+                    with gr.Row():
+                        window = gr.Slider(4, 112, value=32, step=4, label="Window (px)")
+                        stride = gr.Slider(2, 56, value=16, step=2, label="Stride (px)")
+                    with gr.Row():
+                        occ_baseline = gr.Radio(["zero", "mean", "blur"], value="blur", label="Fill")
+                        occ_mode = gr.Radio(["coarse_to_fine", "dense"], value="coarse_to_fine", label="Mode")
+                    occlusion_btn = gr.Button("Explain with occlusion", variant="primary")
+                    occlusion_outputs = _explanation_panel()
+                with gr.Tab("Integrated gradients"):
+                    with gr.Row():
+                        n_steps = gr.Slider(4, 256, value=32, step=4, label="n_steps")
+                        ig_baseline = gr.Radio(["black", "blur", "noise"], value="black", label="Baseline")
+                        smooth = gr.Slider(0, 16, value=0, step=1, label="SmoothGrad samples (0 = off)")
+                    ig_btn = gr.Button("Explain with integrated gradients", variant="primary")
+                    ig_outputs = _explanation_panel()
+
+        common = [image, model_id, revision]
+        gpu = {"concurrency_id": "gpu", "concurrency_limit": GPU_CONCURRENCY}
+        load_btn.click(on_load_model, [model_id, revision], [model_info, target], api_name="load_model",
+                       concurrency_id="cheap", concurrency_limit=CHEAP_CONCURRENCY)
+        predict_btn.click(on_predict, common, [label, decision, predict_json], api_name="predict", **gpu)
+        gradcam_btn.click(on_gradcam, [*common, target, direction, layer], gradcam_outputs, api_name="gradcam", **gpu)
+        occlusion_btn.click(on_occlusion, [*common, target, direction, window, stride, occ_baseline, occ_mode],
+                            occlusion_outputs, api_name="occlusion", **gpu)
+        ig_btn.click(on_integrated_gradients, [*common, target, direction, n_steps, ig_baseline, smooth], ig_outputs,
+                     api_name="integrated_gradients", **gpu)
+        demo.load(on_load_model, [model_id, revision], [model_info, target], api_visibility="private")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
+    return demo
+
+
+def _explanation_panel() -> list[gr.components.Component]:
+    overlay = gr.Image(label="Explanation", type="numpy", format="png", interactive=False)
+    with gr.Row():
+        npy = gr.File(label="Raw map (.npy, float32, model input size)")
+    result = gr.JSON(label="Result")
+    return [overlay, npy, result]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python app.py [--model PATH_OR_REPO] [--host H] [--port P]."""
+    global DEFAULT_SOURCE
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=os.environ.get("XAI_MODEL"),
+                        help="startup model: a local folder (config.json + model.safetensors) or owner/name[@rev]")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    DEFAULT_SOURCE = xai.parse_source(args.model, allow_local=True)
+    xai.load_model(DEFAULT_SOURCE)  # once, at start, outside any GPU function
+    build_demo().launch(server_name=args.host, server_port=args.port, show_error=True)
+
+
+if __name__ == "__main__":
+    main()
