@@ -1,0 +1,298 @@
+"""Rendering: raw maps and counterfactual edits -> uint8 RGB pictures laid over the original upload (numpy/PIL only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .errors import OptionError
+
+COLORBAR_HEIGHT = 42
+"""Height of the colour bar strip under an overlay up to 959 px wide; wider pictures get colorbar_height(width)."""
+TITLE_HEIGHT = 20
+"""Height of the title strip above each side_by_side panel up to 959 px tall (scaled like the colour bar)."""
+ROBUST_PERCENTILE = 99.5
+"""Default scale: this percentile of |map|, so a few outlier pixels (common in IG) cannot wash out the rest."""
+DIM = 0.45
+"""Brightness kept by dimmed (greyed) pixels: outside the model's view, or below the change threshold."""
+
+# Control points of matplotlib's inferno (perceptually uniform, dark -> hot), sampled at 9 even steps.
+_INFERNO = [(0, 0, 4), (31, 12, 72), (85, 15, 109), (136, 34, 106), (186, 54, 85),
+            (227, 89, 51), (249, 140, 10), (249, 201, 50), (252, 255, 164)]  # fmt: skip
+# Blue-white-red, RdBu-like with saturated ends so full strength stays visible when blended at alpha 0.5.
+_DIVERGING = [(30, 60, 200), (110, 150, 230), (247, 247, 247), (240, 130, 100), (200, 20, 30)]
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+
+
+def _lut(points: list[tuple[int, int, int]]) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64)
+    x, xp = np.linspace(0, 1, 256), np.linspace(0, 1, len(pts))
+    return np.stack([np.interp(x, xp, pts[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+SEQUENTIAL_LUT = _lut(_INFERNO)
+"""uint8 (256, 3): unsigned maps, index 0 = zero, 255 = the scale."""
+DIVERGING_LUT = _lut(_DIVERGING)
+"""uint8 (256, 3): signed maps, index 0 = -scale, 127.5 = zero (white), 255 = +scale."""
+
+
+def colorbar_height(width: int) -> int:
+    """Height of the colour bar strip under an overlay of this width (grows with wide pictures to stay legible)."""
+    return COLORBAR_HEIGHT * _zoom(width)
+
+
+def _zoom(size: int) -> int:
+    return max(1, round(size / 640))
+
+
+@lru_cache(maxsize=8)
+def _font(zoom: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=11 * zoom)  # Pillow's bundled font; fixed-size bitmap without FreeType
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        found = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise ValueError(f"expected rgb as a uint8 (H, W, 3) array, got {found}; use PreparedImage.rgb")
+
+
+def _check_map(values: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != ndim or 0 in arr.shape:
+        raise ValueError(f"expected {name} with {ndim} non-empty dimensions, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"the {name} is not finite (NaN or inf); this is a bug in the explainer that produced it")
+    return arr
+
+
+def _check_box(crop_box: Sequence[float]) -> tuple[float, float, float, float]:
+    left, top, right, bottom = (float(v) for v in crop_box)
+    if not np.isfinite([left, top, right, bottom]).all() or right <= left or bottom <= top:
+        raise ValueError(
+            f"expected crop_box (left, top, right, bottom) with right > left, bottom > top; got {crop_box}"
+        )
+    return left, top, right, bottom
+
+
+def _dimmed(rgb: np.ndarray) -> np.ndarray:
+    grey = (rgb @ (_LUMA * DIM)).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _project(
+    values: np.ndarray, crop_box: Sequence[float], height: int, width: int
+) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """Bilinear-resample a model-view map onto the original pixels it covers: ((rows, cols), resampled) or None."""
+    left, top, right, bottom = _check_box(crop_box)
+    x0, x1 = max(0, round(left)), min(width, round(right))
+    y0, y1 = max(0, round(top)), min(height, round(bottom))
+    if x1 <= x0 or y1 <= y0:
+        return None  # the model's view lies outside the picture ('border' padding only)
+    h, w = values.shape
+    sx, sy = w / (right - left), h / (bottom - top)
+    src = tuple(np.clip([(x0 - left) * sx, (y0 - top) * sy, (x1 - left) * sx, (y1 - top) * sy], 0, [w, h, w, h]))
+    if src[2] <= src[0] or src[3] <= src[1]:
+        return None
+    pil = Image.fromarray(values.astype(np.float32))  # mode "F"
+    out = np.asarray(pil.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=src))
+    return (slice(y0, y1), slice(x0, x1)), out
+
+
+def overlay(
+    rgb: np.ndarray,
+    heatmap: np.ndarray,
+    crop_box: Sequence[float],
+    *,
+    scale: float | None = None,
+    signed: bool = True,
+    alpha: float = 0.5,
+    colorbar: bool = True,
+    label: str = "",
+) -> np.ndarray:
+    """Lay a model-view heatmap over the original picture at the model's crop box.
+
+    Colour encodes value / scale through the colour map and opacity grows with |value| / scale up to ``alpha``, so
+    zero is transparent and the picture stays readable where the map says nothing. Pixels outside the crop box (never
+    seen by the model) are greyed and dimmed. Values beyond the scale saturate.
+
+    Args:
+        rgb: the original picture.
+        heatmap: raw map at the model input resolution.
+        crop_box: (left, top, right, bottom) of the model's view in original pixels (PreparedImage.crop_box).
+        scale: the |value| shown at full colour; larger values saturate. Pass shared_scale(...) to compare maps.
+            Default: robust_scale(heatmap) (captum's visualiser clips 2% outliers by default; we clip 0.5%). The
+            colour bar writes the scale at its ends and the map's true min and max above it.
+        signed: diverging blue (negative) - red (positive) map symmetric around 0; False: positive part only, inferno.
+        alpha: opacity of full-strength colour, in [0, 1].
+        colorbar: append a strip (colorbar_height(W) tall) below with the value range and the label.
+        label: text for the colour bar, such as the method and target.
+
+    Returns:
+        uint8 (H + colorbar_height(W), W, 3), or (H, W, 3) without the colour bar.
+
+    Raises:
+        ValueError: bad shapes, a non-finite heatmap, negative scale, or a zero scale for a non-zero map.
+    """
+    _check_rgb(rgb)
+    values = _check_map(heatmap, "heatmap")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"expected alpha in [0, 1], got {alpha}")
+    shown = values if signed else np.maximum(values, 0.0)
+    peak = float(np.abs(shown).max())
+    if scale is None:
+        scale = robust_scale(values, signed=signed)
+    if not np.isfinite(scale) or scale < 0 or (scale == 0 and peak > 0):
+        raise ValueError(f"expected a finite scale > 0 for a non-zero map, got {scale}; use shared_scale(heatmaps)")
+    t = np.clip(shown / scale, -1.0, 1.0) if peak > 0 else np.zeros_like(shown)
+    height, width = rgb.shape[:2]
+    out = _dimmed(rgb)
+    projected = _project(t, crop_box, height, width)
+    if projected is not None:
+        region, tt = projected
+        index = np.round((tt + 1) * 127.5 if signed else tt * 255).astype(np.intp)
+        lut = (DIVERGING_LUT if signed else SEQUENTIAL_LUT)[index]
+        opacity = (alpha * np.abs(tt))[:, :, None]
+        out[region] = (rgb[region] * (1 - opacity) + lut * opacity).round().astype(np.uint8)
+    if not colorbar:
+        return out
+    return np.concatenate([out, _colorbar(width, scale if peak > 0 else 0.0, signed, label, values)], axis=0)
+
+
+def _colorbar(width: int, scale: float, signed: bool, label: str, values: np.ndarray) -> np.ndarray:
+    zoom, font = _zoom(width), _font(_zoom(width))
+    strip = Image.new("RGB", (width, colorbar_height(width)), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    pad, row = 4 * zoom, 13 * zoom
+    draw.text((pad, 1 * zoom), label, fill=(0, 0, 0), font=font)
+    extremes = f"min {values.min():.3g}  max {values.max():.3g}"
+    draw.text((width - pad, 1 * zoom), extremes, fill=(80, 80, 80), font=font, anchor="ra")
+    if scale == 0:
+        empty = "map is all zero" if not values.any() else "map has no positive values"
+        draw.text((width // 2, row + 10 * zoom), empty, fill=(0, 0, 0), font=font, anchor="mm")
+        return np.asarray(strip)
+    bar_w = max(1, width - 2 * pad)
+    lut = DIVERGING_LUT if signed else SEQUENTIAL_LUT
+    ramp = lut[np.linspace(0, 255, bar_w).round().astype(np.intp)]
+    strip.paste(Image.fromarray(np.repeat(ramp[None], 10 * zoom, axis=0)), (pad, row + 2 * zoom))
+    y = row + 13 * zoom
+    draw.text((pad, y), f"-{scale:.3g}" if signed else "0", fill=(0, 0, 0), font=font)
+    draw.text((width - pad, y), f"+{scale:.3g}" if signed else f"{scale:.3g}", fill=(0, 0, 0), font=font, anchor="ra")
+    if signed:
+        draw.text((width // 2, y), "0", fill=(0, 0, 0), font=font, anchor="ma")
+    return np.asarray(strip)
+
+
+def robust_scale(heatmap: np.ndarray, *, signed: bool = True) -> float:
+    """overlay's default scale: the ROBUST_PERCENTILE of |heatmap| (positive part if unsigned), or the max if that is 0.
+
+    Raises:
+        ValueError: the map is not finite.
+    """
+    values = _check_map(heatmap, "heatmap")
+    magnitude = np.abs(values) if signed else np.maximum(values, 0.0)
+    robust = float(np.percentile(magnitude, ROBUST_PERCENTILE))
+    return robust if robust > 0 else float(magnitude.max())  # sparse maps: a few non-zero pixels are the signal
+
+
+def shared_scale(heatmaps: Sequence[np.ndarray], *, signed: bool = True) -> float:
+    """The scale to pass to every overlay of several maps so equal colours mean equal values (the largest robust_scale).
+
+    With it, the map of the output the image drives most is the most saturated one; 0.0 when every map is all zero.
+
+    Raises:
+        ValueError: no maps, or a map that is not finite.
+    """
+    if len(heatmaps) == 0:
+        raise ValueError("expected at least one heatmap to share a scale across, got none")
+    return max(robust_scale(h, signed=signed) for h in heatmaps)
+
+
+def mark_box(
+    rgb: np.ndarray,
+    box: Sequence[int],
+    crop_box: Sequence[float],
+    *,
+    model_hw: tuple[int, int],
+    color: tuple[int, int, int] = (255, 255, 0),
+    width: int = 3,
+) -> np.ndarray:
+    """Outline a region given in model-input pixels (top, left, bottom, right; end exclusive) on the original picture.
+
+    ``rgb`` may be an overlay: its colour bar lies below the picture, so coordinates still hold.
+
+    Raises:
+        ValueError: the box is empty or leaves the model input.
+    """
+    _check_rgb(rgb)
+    left, top, right, bottom = _check_box(crop_box)
+    b_top, b_left, b_bottom, b_right = (float(v) for v in box)
+    h, w = model_hw
+    if not (0 <= b_top < b_bottom <= h and 0 <= b_left < b_right <= w):
+        raise ValueError(f"expected box (top, left, bottom, right) inside the {h}x{w} model input, got {box}")
+    sx, sy = (right - left) / w, (bottom - top) / h
+    corners = (left + b_left * sx, top + b_top * sy, left + b_right * sx - 1, top + b_bottom * sy - 1)
+    pil = Image.fromarray(rgb)
+    ImageDraw.Draw(pil).rectangle([round(c) for c in corners], outline=tuple(color), width=width)
+    return np.array(pil)
+
+
+def _change(delta: np.ndarray) -> np.ndarray:
+    values = _check_map(delta, "delta", ndim=3)
+    if values.shape[2] != 3:
+        raise ValueError(f"expected delta as (h, w, 3) at the model input resolution, got shape {values.shape}")
+    return np.abs(values).sum(axis=2)
+
+
+def change_overlay(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float]) -> np.ndarray:
+    """Where a counterfactual changed the picture: |delta| summed over channels, on the sequential map."""
+    return overlay(rgb, _change(delta), crop_box, signed=False, label="change |delta| (sum over RGB)")
+
+
+def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float], threshold: float) -> np.ndarray:
+    """The original picture, greyed and dimmed except where the change / its maximum >= threshold.
+
+    Outside the crop box nothing changed, so only threshold 0 keeps it. Cheap enough for every slider move.
+
+    Raises:
+        OptionError: threshold outside [0, 1].
+    """
+    _check_rgb(rgb)
+    _check_box(crop_box)
+    if not 0.0 <= threshold <= 1.0:
+        raise OptionError(f"expected a change threshold in [0, 1], got {threshold}; move the slider back into range")
+    magnitude = _change(delta)
+    if threshold == 0:
+        return rgb.copy()
+    peak = magnitude.max()
+    out = _dimmed(rgb)
+    projected = _project(magnitude / peak if peak > 0 else magnitude, crop_box, *rgb.shape[:2])
+    if projected is not None:
+        region, norm = projected
+        keep = norm >= threshold
+        out[region][keep] = rgb[region][keep]
+    return out
+
+
+def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:
+    """A row of panels scaled to the smallest panel's height, each under its title, separated by white gaps."""
+    if len(panels) == 0 or len(panels) != len(titles):
+        raise ValueError(f"expected one title per panel and at least one panel, got {len(panels)} and {len(titles)}")
+    for panel in panels:
+        _check_rgb(panel)
+    height = min(p.shape[0] for p in panels)
+    zoom = _zoom(height)
+    columns: list[np.ndarray] = []
+    for panel, title in zip(panels, titles, strict=True):
+        w = max(1, round(panel.shape[1] * height / panel.shape[0]))
+        body = Image.fromarray(panel)
+        if panel.shape[0] != height:
+            body = body.resize((w, height), Image.Resampling.BILINEAR)
+        head = Image.new("RGB", (w, TITLE_HEIGHT * zoom), (255, 255, 255))
+        ImageDraw.Draw(head).text((w // 2, head.height // 2), title, fill=(0, 0, 0), font=_font(zoom), anchor="mm")
+        if columns:
+            columns.append(np.full((height + TITLE_HEIGHT * zoom, 8 * zoom, 3), 255, dtype=np.uint8))
+        columns.append(np.concatenate([np.asarray(head), np.asarray(body)], axis=0))
+    return np.concatenate(columns, axis=1)
