@@ -263,6 +263,13 @@ def _hub_download(source: ModelSource, filename: str, *, revision: str | None = 
     local_only = bool(constants.HF_HUB_OFFLINE) or not _endpoint_reachable(constants.ENDPOINT)
     try:
         path = huggingface_hub.hf_hub_download(source.ref, filename, revision=rev, local_files_only=local_only)
+    # LocalEntryNotFoundError subclasses EntryNotFoundError in huggingface_hub 2.x: it must be caught first.
+    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
+        raise HubUnavailableError(
+            f"{where} is not in the local cache and the Hub ({constants.ENDPOINT}) cannot be reached"
+            f"{' (HF_HUB_OFFLINE is set)' if constants.HF_HUB_OFFLINE else ''}; connect to the internet once, or use "
+            "the built-in default model"
+        ) from exc
     except hf_errors.GatedRepoError as exc:
         raise ModelSourceError(f"{where} is gated: accept its terms on the Hub and set HF_TOKEN") from exc
     except hf_errors.RepositoryNotFoundError as exc:
@@ -277,12 +284,6 @@ def _hub_download(source: ModelSource, filename: str, *, revision: str | None = 
                                      "them with upload_model.py") from exc
         raise ConfigError(f"{where} has no {filename}: it is not a timm model repo (expected {CONFIG_NAME} + "
                           f"{WEIGHTS_NAME}); publish it with upload_model.py") from exc
-    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
-        raise HubUnavailableError(
-            f"{where} is not in the local cache and the Hub ({constants.ENDPOINT}) cannot be reached"
-            f"{' (HF_HUB_OFFLINE is set)' if constants.HF_HUB_OFFLINE else ''}; connect to the internet once, or use "
-            "the built-in default model"
-        ) from exc
     sha = Path(path).parent.name  # the snapshot folder of a root-level file is named after the commit
     return path, sha
 
