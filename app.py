@@ -23,6 +23,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 import explainers as xai  # noqa: E402
+from explainers import counterfactual as cf_defaults  # noqa: E402
 from explainers import pipeline, render  # noqa: E402
 
 log = logging.getLogger("app")
@@ -220,6 +221,67 @@ def on_integrated_gradients(image: Any, model_id: str, revision: str, target: st
     return _run("integrated_gradients", image, model_id, revision, target, direction, options, progress)
 
 
+def _cf_duration(model_id: str, revision: str, image: Any, goal: str, options: dict[str, Any],
+                 mask_threshold: float, progress: Any = None) -> int:
+    """ZeroGPU duration estimate: about 0.1 s a step for a batch of restarts, plus loading and rendering."""
+    return 20 + int(options.get("max_steps", 200)) // 10
+
+
+@spaces.GPU(duration=_cf_duration)
+def _gpu_counterfactual(model_id: str, revision: str, image: Any, goal: str, options: dict[str, Any],
+                        mask_threshold: float, progress: Any = None) -> tuple[View, xai.Counterfactual]:
+    loaded = _model(model_id, revision)
+    prepared, prediction = pipeline.prepare(loaded, image)
+    result = pipeline.counterfactual(loaded, prepared, prediction, goal, options=options,
+                                     mask_threshold=mask_threshold, progress=progress)
+    return View(prepared.rgb, prepared.crop_box, prepared.sha256), result
+
+
+@user_errors
+def on_counterfactual(image: Any, model_id: str, revision: str, goal: str, l2: float, l1: float, tv: float,
+                      max_steps: float, mask_threshold: float, seed: float, threshold: float,
+                      progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Counterfactual: the smallest, smoothest change that moves the prediction to the goal."""
+    loaded = _model(model_id, revision)
+    options = {"l2": float(l2), "l1": float(l1), "tv": float(tv), "max_steps": int(max_steps), "seed": int(seed)}
+    view, result = _gpu_counterfactual(model_id, revision, _require_image(image), goal, options,
+                                       float(mask_threshold), _progress(progress))
+    if not result.valid:
+        gr.Warning(result.message)
+    folder = Path(tempfile.mkdtemp(prefix="xai-cf-"))
+    cf_path = folder / "counterfactual.png"
+    from PIL import Image
+
+    Image.fromarray(result.rgb).save(cf_path)
+    summary = {
+        "request": result.request,
+        "valid": result.valid,
+        "message": result.message,
+        "metrics": result.metrics,
+        "options": {**options, "mask_threshold": float(mask_threshold)},
+        "model_id": loaded.model_id,
+        "revision": loaded.revision,
+        "weights_sha256": loaded.weights_sha256,
+        "image_sha256": view.sha256,
+    }
+    state = {"rgb": view.rgb, "delta": result.delta, "crop_box": view.crop_box}
+    return (str(cf_path), _save_npy(result.delta, "change"), json.loads(json.dumps(summary, default=str)),
+            view.rgb, render.change_overlay(view.rgb, result.delta, view.crop_box),
+            _masked(state, threshold), state)
+
+
+def _masked(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None:
+    if not state:
+        return None
+    return render.masked_by_change(state["rgb"], state["delta"], state["crop_box"], float(threshold))
+
+
+@user_errors
+def on_change_threshold(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None:
+    """Re-mask the original at a new change threshold without recomputing the counterfactual."""
+    return _masked(state, threshold)
+
+
 def build_demo() -> gr.Blocks:
     """The Blocks UI; every public event has a stable api_name."""
     with gr.Blocks(title="Explain any timm image model") as demo:
@@ -265,6 +327,27 @@ def build_demo() -> gr.Blocks:
                         smooth = gr.Slider(0, 16, value=0, step=1, label="SmoothGrad samples (0 = off)")
                     ig_btn = gr.Button("Explain with integrated gradients", variant="primary")
                     ig_outputs = _explanation_panel()
+                with gr.Tab("Counterfactual"):
+                    goal = gr.Textbox(value="any other class", label="Goal", info="'any other class', a class name, "
+                                      "'cat on' / 'cat off' (multi-label), 'calories = 350; protein ± 5 g' (regression)")
+                    with gr.Accordion("Options", open=False), gr.Row():
+                        cf_l2 = gr.Number(value=cf_defaults.L2, label="L2 (stay close)")
+                        cf_l1 = gr.Number(value=cf_defaults.L1, label="L1 (change few pixels)")
+                        cf_tv = gr.Number(value=cf_defaults.TV, label="Total variation (smooth)")
+                        cf_steps = gr.Slider(10, 1000, value=cf_defaults.MAX_STEPS, step=10, label="Max steps")
+                        cf_mask = gr.Slider(0, 0.95, value=0, step=0.05, label="Confine to Grad-CAM above (0 = off)")
+                        cf_seed = gr.Number(value=0, precision=0, label="Seed")
+                    cf_btn = gr.Button("Find a counterfactual", variant="primary")
+                    with gr.Row():
+                        cf_original = gr.Image(label="Original", type="numpy", format="png", interactive=False)
+                        cf_change = gr.Image(label="Change", type="numpy", format="png", interactive=False)
+                    with gr.Row():
+                        cf_image = gr.Image(label="Counterfactual", type="filepath", format="png", interactive=False)
+                        cf_masked = gr.Image(label="Where it changed", type="numpy", format="png", interactive=False)
+                    cf_threshold = gr.Slider(0, 1, value=0.6, step=0.05, label="Change threshold")
+                    cf_npy = gr.File(label="Change (.npy, float32, model input size x 3)")
+                    cf_json = gr.JSON(label="Result")
+                    cf_state = gr.State()
 
         common = [image, model_id, revision]
         gpu = {"concurrency_id": "gpu", "concurrency_limit": GPU_CONCURRENCY}
@@ -276,6 +359,11 @@ def build_demo() -> gr.Blocks:
                             occlusion_outputs, api_name="occlusion", **gpu)
         ig_btn.click(on_integrated_gradients, [*common, target, direction, n_steps, ig_baseline, smooth], ig_outputs,
                      api_name="integrated_gradients", **gpu)
+        cf_btn.click(on_counterfactual, [*common, goal, cf_l2, cf_l1, cf_tv, cf_steps, cf_mask, cf_seed, cf_threshold],
+                     [cf_image, cf_npy, cf_json, cf_original, cf_change, cf_masked, cf_state], api_name="counterfactual",
+                     **gpu)
+        cf_threshold.change(on_change_threshold, [cf_state, cf_threshold], cf_masked, api_visibility="private",
+                            queue=False)
         demo.load(on_load_model, [model_id, revision], [model_info, target], api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
     return demo

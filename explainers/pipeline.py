@@ -6,12 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .errors import OptionError
 from .loading import load_model, parse_source
 from .predict import predict
 from .preprocess import prepare_image
 from .targets import resolve_target
-from .types import Explanation, LoadedModel, ModelSource, Prediction, PreparedImage
+from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage
 
 Progress = Callable[[float, str], None]
 
@@ -61,4 +63,37 @@ def explain(
     return result.with_updates(timings=timings)
 
 
-__all__ = ["explain", "load_model", "prepare", "resolve_source"]
+
+
+def counterfactual(
+    loaded: LoadedModel,
+    prepared: PreparedImage,
+    prediction: Prediction,
+    goal: str,
+    *,
+    options: dict[str, Any] | None = None,
+    mask_threshold: float = 0.0,
+    progress: Progress | None = None,
+) -> Counterfactual:
+    """A counterfactual for a goal typed by the user, optionally confined to where Grad-CAM is above a threshold.
+
+    Args:
+        mask_threshold: 0 = edit anywhere; otherwise edit only where the top-1 Grad-CAM map (positive part, scaled to
+            its maximum) is at least this high.
+    """
+    from . import counterfactual as cf
+    from . import gradcam
+
+    if not 0.0 <= mask_threshold < 1.0:
+        raise OptionError(f"mask threshold must be in [0, 1), got {mask_threshold}; 0 lets the edit go anywhere")
+    mask = None
+    if mask_threshold > 0:
+        heat = gradcam.explain(loaded, prepared.image, target=resolve_target(loaded, None, prediction=prediction))
+        positive = np.clip(heat.heatmap, 0, None)
+        if positive.max() <= 0:
+            raise OptionError("Grad-CAM found no positive evidence to confine the edit to; set the mask threshold to 0")
+        mask = positive >= mask_threshold * positive.max()
+    return cf.explain(loaded, prepared, goal=goal, mask=mask, progress=progress, **(options or {}))
+
+
+__all__ = ["counterfactual", "explain", "load_model", "prepare", "resolve_source"]
