@@ -1,4 +1,4 @@
-"""Gradio Space: what a timm image model predicts, and why (Grad-CAM, occlusion, integrated gradients, counterfactuals)."""
+"""Gradio Space: what a timm image model predicts and why (Grad-CAM, occlusion, IG, counterfactuals)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,23 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import spaces  # noqa: E402,I001 - ZeroGPU needs spaces imported before anything touches CUDA
+import spaces  # noqa: I001 - ZeroGPU needs spaces imported before anything touches CUDA
 
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, NamedTuple, TypeVar  # noqa: E402
+import argparse
+import functools
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
+import gradio as gr
+import numpy as np
 
-import explainers as xai  # noqa: E402
-from explainers import counterfactual as cf_defaults  # noqa: E402
-from explainers import pipeline, render  # noqa: E402
+import explainers as xai
+from explainers import counterfactual as cf_defaults
+from explainers import pipeline, render
 
 log = logging.getLogger("app")
 
@@ -63,9 +63,10 @@ class SafeImage(gr.Image):
             return str(payload.path)
         try:
             return super().preprocess(payload)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure here is the upload's fault, said plainly
-            raise gr.Error(f"The upload is not a usable image ({type(exc).__name__}: {exc}). Upload a PNG, JPEG or "
-                           "WebP photo.") from exc
+        except Exception as exc:
+            raise gr.Error(
+                f"The upload is not a usable image ({type(exc).__name__}: {exc}). Upload a PNG, JPEG or WebP photo."
+            ) from exc
 
 
 def user_errors(fn: F) -> F:
@@ -107,8 +108,10 @@ def _save_npy(heatmap: np.ndarray, stem: str) -> str:
 def _model_info(loaded: xai.LoadedModel) -> str:
     _, h, w = loaded.data_config["input_size"]
     rev = loaded.revision or "local"
-    return (f"**{loaded.model_id}** · `{loaded.architecture}` · {loaded.task.kind}, {loaded.task.num_outputs} outputs · "
-            f"input {h}x{w} · revision `{rev[:12]}` · weights sha256 `{loaded.weights_sha256[:12]}`")
+    return (
+        f"**{loaded.model_id}** · `{loaded.architecture}` · {loaded.task.kind}, {loaded.task.num_outputs} outputs · "
+        f"input {h}x{w} · revision `{rev[:12]}` · weights sha256 `{loaded.weights_sha256[:12]}`"
+    )
 
 
 def _label_value(prediction: xai.Prediction) -> dict[str, float]:
@@ -141,8 +144,16 @@ def on_predict(image: Any, model_id: str, revision: str) -> tuple[dict[str, floa
     return _label_value(prediction), f"### {prediction.decision}", result
 
 
-def _explain_duration(model_id: str, revision: str, image: Any, method: str, target: str, direction: str,
-                      options: dict[str, Any], progress: Any = None) -> int:
+def _explain_duration(
+    model_id: str,
+    revision: str,
+    image: Any,
+    method: str,
+    target: str,
+    direction: str,
+    options: dict[str, Any],
+    progress: Any = None,
+) -> int:
     """ZeroGPU duration estimate from the job's size (seconds)."""
     if method == "occlusion":
         return 20 + int(options.get("stride", 8) < 8) * 40
@@ -152,28 +163,53 @@ def _explain_duration(model_id: str, revision: str, image: Any, method: str, tar
 
 
 @spaces.GPU(duration=_explain_duration)
-def _gpu_explain(model_id: str, revision: str, image: Any, method: str, target: str, direction: str,
-                 options: dict[str, Any], progress: Any = None) -> tuple[View, xai.Explanation]:
+def _gpu_explain(
+    model_id: str,
+    revision: str,
+    image: Any,
+    method: str,
+    target: str,
+    direction: str,
+    options: dict[str, Any],
+    progress: Any = None,
+) -> tuple[View, xai.Explanation]:
     """Runs where the GPU is; returns only CPU arrays (ZeroGPU pickles results back)."""
     loaded = _model(model_id, revision)
     prepared, prediction = pipeline.prepare(loaded, image)
     target_spec = None if target in (None, "", TOP1) else target
-    explanation = pipeline.explain(loaded, prepared, prediction, method, target=target_spec, direction=direction,
-                                   options=options, progress=progress)
+    explanation = pipeline.explain(
+        loaded,
+        prepared,
+        prediction,
+        method,
+        target=target_spec,
+        direction=direction,
+        options=options,
+        progress=progress,
+    )
     return View(prepared.rgb, prepared.crop_box, prepared.sha256), explanation
 
 
-def _explanation_outputs(loaded: xai.LoadedModel, prepared: View,
-                         explanation: xai.Explanation) -> tuple[np.ndarray, str, dict[str, Any]]:
-    picture = render.overlay(prepared.rgb, explanation.heatmap, prepared.crop_box, signed=True,
-                             label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})")
+def _explanation_outputs(
+    loaded: xai.LoadedModel, prepared: View, explanation: xai.Explanation
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    picture = render.overlay(
+        prepared.rgb,
+        explanation.heatmap,
+        prepared.crop_box,
+        signed=True,
+        label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})",
+    )
     box = explanation.extras.get("critical_box")
     if box is not None:
         picture = render.mark_box(picture, tuple(box), prepared.crop_box, model_hw=loaded.input_size)
     result = {
         "method": explanation.method,
-        "target": {"name": explanation.target.name, "index": explanation.target.index,
-                   "direction": explanation.target.direction},
+        "target": {
+            "name": explanation.target.name,
+            "index": explanation.target.index,
+            "direction": explanation.target.direction,
+        },
         "score": explanation.score,
         "options": explanation.options,
         "timings": explanation.timings,
@@ -187,65 +223,125 @@ def _explanation_outputs(loaded: xai.LoadedModel, prepared: View,
     return picture, _save_npy(explanation.heatmap, explanation.method), json.loads(json.dumps(result, default=str))
 
 
-def _run(method: str, image: Any, model_id: str, revision: str, target: str, direction: str,
-         options: dict[str, Any], progress: gr.Progress | None) -> tuple[np.ndarray, str, dict[str, Any]]:
+def _run(
+    method: str,
+    image: Any,
+    model_id: str,
+    revision: str,
+    target: str,
+    direction: str,
+    options: dict[str, Any],
+    progress: gr.Progress | None,
+) -> tuple[np.ndarray, str, dict[str, Any]]:
     loaded = _model(model_id, revision)  # outside the GPU function: loads once, then from memory
-    view, explanation = _gpu_explain(model_id, revision, _require_image(image), method, target, direction, options,
-                                     _progress(progress))
+    view, explanation = _gpu_explain(
+        model_id, revision, _require_image(image), method, target, direction, options, _progress(progress)
+    )
     return _explanation_outputs(loaded, view, explanation)
 
 
 @user_errors
-def on_gradcam(image: Any, model_id: str, revision: str, target: str, direction: str, layer: str,
-               progress: gr.Progress = gr.Progress()) -> tuple[np.ndarray, str, dict[str, Any]]:
+def on_gradcam(
+    image: Any,
+    model_id: str,
+    revision: str,
+    target: str,
+    direction: str,
+    layer: str,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[np.ndarray, str, dict[str, Any]]:
     """Grad-CAM on the model's final feature map (or a chosen stage)."""
     options = {"layer": layer or None}
     return _run("gradcam", image, model_id, revision, target, direction, options, progress)
 
 
 @user_errors
-def on_occlusion(image: Any, model_id: str, revision: str, target: str, direction: str, window: float,
-                 stride: float, baselines: str, mode: str,
-                 progress: gr.Progress = gr.Progress()) -> tuple[np.ndarray, str, dict[str, Any]]:
+def on_occlusion(
+    image: Any,
+    model_id: str,
+    revision: str,
+    target: str,
+    direction: str,
+    window: float,
+    stride: float,
+    baselines: str,
+    mode: str,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[np.ndarray, str, dict[str, Any]]:
     """Occlusion sensitivity: how much the target drops when each window is hidden."""
     options = {"window": int(window), "stride": int(stride), "baselines": baselines, "mode": mode}
     return _run("occlusion", image, model_id, revision, target, direction, options, progress)
 
 
 @user_errors
-def on_integrated_gradients(image: Any, model_id: str, revision: str, target: str, direction: str, n_steps: float,
-                            baselines: str, smooth_samples: float,
-                            progress: gr.Progress = gr.Progress()) -> tuple[np.ndarray, str, dict[str, Any]]:
+def on_integrated_gradients(
+    image: Any,
+    model_id: str,
+    revision: str,
+    target: str,
+    direction: str,
+    n_steps: float,
+    baselines: str,
+    smooth_samples: float,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[np.ndarray, str, dict[str, Any]]:
     """Integrated gradients from a baseline, with the completeness delta reported."""
     options = {"n_steps": int(n_steps), "baselines": baselines, "smooth_samples": int(smooth_samples)}
     return _run("integrated_gradients", image, model_id, revision, target, direction, options, progress)
 
 
-def _cf_duration(model_id: str, revision: str, image: Any, goal: str, options: dict[str, Any],
-                 mask_threshold: float, progress: Any = None) -> int:
+def _cf_duration(
+    model_id: str,
+    revision: str,
+    image: Any,
+    goal: str,
+    options: dict[str, Any],
+    mask_threshold: float,
+    progress: Any = None,
+) -> int:
     """ZeroGPU duration estimate: about 0.1 s a step for a batch of restarts, plus loading and rendering."""
     return 20 + int(options.get("max_steps", 200)) // 10
 
 
 @spaces.GPU(duration=_cf_duration)
-def _gpu_counterfactual(model_id: str, revision: str, image: Any, goal: str, options: dict[str, Any],
-                        mask_threshold: float, progress: Any = None) -> tuple[View, xai.Counterfactual]:
+def _gpu_counterfactual(
+    model_id: str,
+    revision: str,
+    image: Any,
+    goal: str,
+    options: dict[str, Any],
+    mask_threshold: float,
+    progress: Any = None,
+) -> tuple[View, xai.Counterfactual]:
     loaded = _model(model_id, revision)
     prepared, prediction = pipeline.prepare(loaded, image)
-    result = pipeline.counterfactual(loaded, prepared, prediction, goal, options=options,
-                                     mask_threshold=mask_threshold, progress=progress)
+    result = pipeline.counterfactual(
+        loaded, prepared, prediction, goal, options=options, mask_threshold=mask_threshold, progress=progress
+    )
     return View(prepared.rgb, prepared.crop_box, prepared.sha256), result
 
 
 @user_errors
-def on_counterfactual(image: Any, model_id: str, revision: str, goal: str, l2: float, l1: float, tv: float,
-                      max_steps: float, mask_threshold: float, seed: float, threshold: float,
-                      progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+def on_counterfactual(
+    image: Any,
+    model_id: str,
+    revision: str,
+    goal: str,
+    l2: float,
+    l1: float,
+    tv: float,
+    max_steps: float,
+    mask_threshold: float,
+    seed: float,
+    threshold: float,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
     """Counterfactual: the smallest, smoothest change that moves the prediction to the goal."""
     loaded = _model(model_id, revision)
     options = {"l2": float(l2), "l1": float(l1), "tv": float(tv), "max_steps": int(max_steps), "seed": int(seed)}
-    view, result = _gpu_counterfactual(model_id, revision, _require_image(image), goal, options,
-                                       float(mask_threshold), _progress(progress))
+    view, result = _gpu_counterfactual(
+        model_id, revision, _require_image(image), goal, options, float(mask_threshold), _progress(progress)
+    )
     if not result.valid:
         gr.Warning(result.message)
     folder = Path(tempfile.mkdtemp(prefix="xai-cf-"))
@@ -265,9 +361,15 @@ def on_counterfactual(image: Any, model_id: str, revision: str, goal: str, l2: f
         "image_sha256": view.sha256,
     }
     state = {"rgb": view.rgb, "delta": result.delta, "crop_box": view.crop_box}
-    return (str(cf_path), _save_npy(result.delta, "change"), json.loads(json.dumps(summary, default=str)),
-            view.rgb, render.change_overlay(view.rgb, result.delta, view.crop_box),
-            _masked(state, threshold), state)
+    return (
+        str(cf_path),
+        _save_npy(result.delta, "change"),
+        json.loads(json.dumps(summary, default=str)),
+        view.rgb,
+        render.change_overlay(view.rgb, result.delta, view.crop_box),
+        _masked(state, threshold),
+        state,
+    )
 
 
 def _masked(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None:
@@ -285,21 +387,34 @@ def on_change_threshold(state: dict[str, Any] | None, threshold: float) -> np.nd
 def build_demo() -> gr.Blocks:
     """The Blocks UI; every public event has a stable api_name."""
     with gr.Blocks(title="Explain any timm image model") as demo:
-        gr.Markdown("# Explain any timm image model\nDrop in a photo, pick a model (the built-in EfficientNet-Lite0 "
-                    "or any timm repo on the Hub with safetensors weights) and see what it predicts and why.")
+        gr.Markdown(
+            "# Explain any timm image model\nDrop in a photo, pick a model (the built-in EfficientNet-Lite0 "
+            "or any timm repo on the Hub with safetensors weights) and see what it predicts and why."
+        )
         with gr.Row():
             with gr.Column(scale=1):
                 image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320)
-                gr.Examples(examples=[[p] for p in EXAMPLES], inputs=[image], label="Example photos (CC0, see "
-                            "examples/CREDITS.md)")
+                gr.Examples(
+                    examples=[[p] for p in EXAMPLES],
+                    inputs=[image],
+                    label="Example photos (CC0, see examples/CREDITS.md)",
+                )
                 with gr.Group():
-                    model_id = gr.Textbox(value="default", label="Model", info="'default' or a Hub repo id "
-                                          "(owner/name) with config.json + model.safetensors")
+                    model_id = gr.Textbox(
+                        value="default",
+                        label="Model",
+                        info="'default' or a Hub repo id (owner/name) with config.json + model.safetensors",
+                    )
                     revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
                     load_btn = gr.Button("Load model", size="sm")
                     model_info = gr.Markdown()
-                target = gr.Dropdown(choices=[TOP1], value=TOP1, label="Target", allow_custom_value=True,
-                                     info="class / label / output to explain")
+                target = gr.Dropdown(
+                    choices=[TOP1],
+                    value=TOP1,
+                    label="Target",
+                    allow_custom_value=True,
+                    info="class / label / output to explain",
+                )
                 direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
             with gr.Column(scale=2), gr.Tabs():
                 with gr.Tab("Prediction"):
@@ -328,8 +443,12 @@ def build_demo() -> gr.Blocks:
                     ig_btn = gr.Button("Explain with integrated gradients", variant="primary")
                     ig_outputs = _explanation_panel()
                 with gr.Tab("Counterfactual"):
-                    goal = gr.Textbox(value="any other class", label="Goal", info="'any other class', a class name, "
-                                      "'cat on' / 'cat off' (multi-label), 'calories = 350; protein ± 5 g' (regression)")
+                    goal = gr.Textbox(
+                        value="any other class",
+                        label="Goal",
+                        info="'any other class', a class name, "
+                        "'cat on' / 'cat off' (multi-label), 'calories = 350; protein ± 5 g' (regression)",
+                    )
                     with gr.Accordion("Options", open=False), gr.Row():
                         cf_l2 = gr.Number(value=cf_defaults.L2, label="L2 (stay close)")
                         cf_l1 = gr.Number(value=cf_defaults.L1, label="L1 (change few pixels)")
@@ -351,19 +470,40 @@ def build_demo() -> gr.Blocks:
 
         common = [image, model_id, revision]
         gpu = {"concurrency_id": "gpu", "concurrency_limit": GPU_CONCURRENCY}
-        load_btn.click(on_load_model, [model_id, revision], [model_info, target], api_name="load_model",
-                       concurrency_id="cheap", concurrency_limit=CHEAP_CONCURRENCY)
+        load_btn.click(
+            on_load_model,
+            [model_id, revision],
+            [model_info, target],
+            api_name="load_model",
+            concurrency_id="cheap",
+            concurrency_limit=CHEAP_CONCURRENCY,
+        )
         predict_btn.click(on_predict, common, [label, decision, predict_json], api_name="predict", **gpu)
         gradcam_btn.click(on_gradcam, [*common, target, direction, layer], gradcam_outputs, api_name="gradcam", **gpu)
-        occlusion_btn.click(on_occlusion, [*common, target, direction, window, stride, occ_baseline, occ_mode],
-                            occlusion_outputs, api_name="occlusion", **gpu)
-        ig_btn.click(on_integrated_gradients, [*common, target, direction, n_steps, ig_baseline, smooth], ig_outputs,
-                     api_name="integrated_gradients", **gpu)
-        cf_btn.click(on_counterfactual, [*common, goal, cf_l2, cf_l1, cf_tv, cf_steps, cf_mask, cf_seed, cf_threshold],
-                     [cf_image, cf_npy, cf_json, cf_original, cf_change, cf_masked, cf_state], api_name="counterfactual",
-                     **gpu)
-        cf_threshold.change(on_change_threshold, [cf_state, cf_threshold], cf_masked, api_visibility="private",
-                            queue=False)
+        occlusion_btn.click(
+            on_occlusion,
+            [*common, target, direction, window, stride, occ_baseline, occ_mode],
+            occlusion_outputs,
+            api_name="occlusion",
+            **gpu,
+        )
+        ig_btn.click(
+            on_integrated_gradients,
+            [*common, target, direction, n_steps, ig_baseline, smooth],
+            ig_outputs,
+            api_name="integrated_gradients",
+            **gpu,
+        )
+        cf_btn.click(
+            on_counterfactual,
+            [*common, goal, cf_l2, cf_l1, cf_tv, cf_steps, cf_mask, cf_seed, cf_threshold],
+            [cf_image, cf_npy, cf_json, cf_original, cf_change, cf_masked, cf_state],
+            api_name="counterfactual",
+            **gpu,
+        )
+        cf_threshold.change(
+            on_change_threshold, [cf_state, cf_threshold], cf_masked, api_visibility="private", queue=False
+        )
         demo.load(on_load_model, [model_id, revision], [model_info, target], api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
     return demo
@@ -381,8 +521,11 @@ def main(argv: list[str] | None = None) -> None:
     """python app.py [--model PATH_OR_REPO] [--host H] [--port P]."""
     global DEFAULT_SOURCE
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=os.environ.get("XAI_MODEL"),
-                        help="startup model: a local folder (config.json + model.safetensors) or owner/name[@rev]")
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("XAI_MODEL"),
+        help="startup model: a local folder (config.json + model.safetensors) or owner/name[@rev]",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)

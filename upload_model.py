@@ -806,8 +806,8 @@ def verify_folder(
     if present != sorted(FOLDER_FILES):
         raise VerificationError(f"{folder} holds {present}; expected exactly {sorted(FOLDER_FILES)}")
     check_card(folder / README_NAME)
-    # The loader caches by source; _load_uncached builds afresh and leaves the app's cache alone.
-    loaded = loading._load_uncached(parse_source(str(folder), allow_local=True), torch.device("cpu"))
+    # cache=False builds afresh and leaves the app's in-memory cache alone.
+    loaded = loading.load_model(parse_source(str(folder), allow_local=True), device=torch.device("cpu"), cache=False)
     base_arch = timm.models.split_model_name_tag(arch)[0]
     if loaded.architecture != base_arch:
         raise VerificationError(f"config.json names {loaded.architecture}, expected {base_arch}")

@@ -85,14 +85,15 @@ def parse_source(spec: str | None, revision: str | None = None, *, allow_local: 
             )
         path = Path(spec.split(":", 1)[1] if spec.startswith(("local:", "local-dir:")) else spec).expanduser()
         if not path.is_dir():
-            raise ModelSourceError(f"local model folder {path} does not exist; expected a folder with {CONFIG_NAME} "
-                                   f"and {WEIGHTS_NAME}")
+            raise ModelSourceError(
+                f"local model folder {path} does not exist; expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME}"
+            )
         return ModelSource("local", str(path.resolve()))
     if "@" in spec:
         spec, _, rev = spec.partition("@")
         revision = revision or rev.strip() or None
     if spec.startswith("hf-hub:"):
-        spec = spec[len("hf-hub:"):]
+        spec = spec[len("hf-hub:") :]
     if not _REPO_RE.match(spec) or "--" in spec or spec.endswith(".") or "/." in spec:
         raise ModelSourceError(
             f"{spec!r} is not a valid Hub repo id: expected owner/name made of letters, digits, '-', '_' and '.', "
@@ -103,12 +104,15 @@ def parse_source(spec: str | None, revision: str | None = None, *, allow_local: 
     return ModelSource("hub", spec, revision)
 
 
-def load_model(source: ModelSource | str | None = None, *, device: torch.device | None = None) -> LoadedModel:
+def load_model(
+    source: ModelSource | str | None = None, *, device: torch.device | None = None, cache: bool = True
+) -> LoadedModel:
     """Load (once, then from memory) a model from its source.
 
     Args:
         source: a ModelSource, or a string for parse_source (local paths allowed here: the caller decides).
         device: where to run it; best_device() by default.
+        cache: False builds a fresh model and leaves the in-memory cache alone (upload_model.py proves a folder so).
 
     Raises:
         ModelSourceError: and subclasses, for anything wrong with the repo, its config or its weights.
@@ -116,6 +120,8 @@ def load_model(source: ModelSource | str | None = None, *, device: torch.device 
     """
     if not isinstance(source, ModelSource):
         source = parse_source(source, allow_local=True)
+    if not cache:
+        return _load_uncached(source, device or best_device())
     with _cache_lock:
         if source in _cache:
             _cache.move_to_end(source)
@@ -159,15 +165,19 @@ def _load_folder(
     config_file = folder / CONFIG_NAME
     weights_file = weights_path or folder / WEIGHTS_NAME
     if not config_file.is_file():
-        raise ConfigError(f"{model_id} has no {CONFIG_NAME}; expected timm's Hub layout ({CONFIG_NAME} + "
-                          f"{WEIGHTS_NAME}), e.g. as written by upload_model.py")
+        raise ConfigError(
+            f"{model_id} has no {CONFIG_NAME}; expected timm's Hub layout ({CONFIG_NAME} + "
+            f"{WEIGHTS_NAME}), e.g. as written by upload_model.py"
+        )
     raw = _check_config(config_file, model_id)
     pretrained_cfg, arch, model_args = load_model_config_from_path(folder)
     num_classes = int(raw.get("num_classes") or pretrained_cfg.get("num_classes") or 0)
     task = parse_task(raw, model_id, num_classes)
     if not weights_file.is_file():
-        raise UnsafeWeightsError(f"{model_id} has no {WEIGHTS_NAME}; only safetensors weights are loaded. "
-                                 "Convert a checkpoint with: python upload_model.py --weights CKPT ...")
+        raise UnsafeWeightsError(
+            f"{model_id} has no {WEIGHTS_NAME}; only safetensors weights are loaded. "
+            "Convert a checkpoint with: python upload_model.py --weights CKPT ..."
+        )
     model = _build(arch, model_args, pretrained_cfg, num_classes, model_id)
     state = _read_safetensors(weights_file, model_id)
     try:
@@ -211,8 +221,9 @@ def _check_config(config_file: str | Path, model_id: str) -> dict[str, Any]:
     return raw
 
 
-def _build(arch: str, model_args: dict[str, Any], pretrained_cfg: dict[str, Any], num_classes: int,
-           model_id: str) -> torch.nn.Module:
+def _build(
+    arch: str, model_args: dict[str, Any], pretrained_cfg: dict[str, Any], num_classes: int, model_id: str
+) -> torch.nn.Module:
     kwargs = dict(model_args)
     kwargs["num_classes"] = num_classes
     try:
@@ -225,8 +236,10 @@ def _build(arch: str, model_args: dict[str, Any], pretrained_cfg: dict[str, Any]
         log.info("meta build of %s failed (%s); building for real", arch, exc)
         n_params = 0
     if n_params > MAX_PARAMS:
-        raise ConfigError(f"{model_id}: {arch} with these model_args has {n_params / 1e9:.1f}B parameters, over this "
-                          f"Space's limit of {MAX_PARAMS / 1e9:.0f}B; check model_args in {CONFIG_NAME}")
+        raise ConfigError(
+            f"{model_id}: {arch} with these model_args has {n_params / 1e9:.1f}B parameters, over this "
+            f"Space's limit of {MAX_PARAMS / 1e9:.0f}B; check model_args in {CONFIG_NAME}"
+        )
     try:
         return timm.create_model(arch, pretrained=False, pretrained_cfg=pretrained_cfg, **kwargs)
     except (TypeError, ValueError, AssertionError) as exc:
@@ -248,7 +261,7 @@ def _refuse_pickle_only(model_id: str, names: list[str]) -> None:
         raise UnsafeWeightsError(
             f"{model_id} has only pickle weights ({', '.join(sorted(pickles))}) and no {WEIGHTS_NAME}; pickle files "
             "can run code when loaded and are refused. Convert them with: python upload_model.py --weights "
-            f"{sorted(pickles)[0]} --arch ARCH --dry-run OUT_DIR"
+            f"{sorted(pickles)[0]} --arch ARCH --labels labels.txt --license LICENSE --dry-run OUT_DIR"
         )
 
 
@@ -275,15 +288,19 @@ def _hub_download(source: ModelSource, filename: str, *, revision: str | None = 
     except hf_errors.RepositoryNotFoundError as exc:
         raise ModelSourceError(f"repo {source.ref} was not found on the Hub (if it is private, set HF_TOKEN)") from exc
     except hf_errors.RevisionNotFoundError as exc:
-        raise ModelSourceError(f"revision {rev!r} was not found in {source.ref}; use a branch, tag or commit sha "
-                               "that exists") from exc
+        raise ModelSourceError(
+            f"revision {rev!r} was not found in {source.ref}; use a branch, tag or commit sha that exists"
+        ) from exc
     except hf_errors.EntryNotFoundError as exc:
         if filename == WEIGHTS_NAME:
             _refuse_pickle_only(where, _list_repo_files(source.ref, rev))
-            raise UnsafeWeightsError(f"{where} has no {WEIGHTS_NAME}; only safetensors weights are loaded. Publish "
-                                     "them with upload_model.py") from exc
-        raise ConfigError(f"{where} has no {filename}: it is not a timm model repo (expected {CONFIG_NAME} + "
-                          f"{WEIGHTS_NAME}); publish it with upload_model.py") from exc
+            raise UnsafeWeightsError(
+                f"{where} has no {WEIGHTS_NAME}; only safetensors weights are loaded. Publish them with upload_model.py"
+            ) from exc
+        raise ConfigError(
+            f"{where} has no {filename}: it is not a timm model repo (expected {CONFIG_NAME} + "
+            f"{WEIGHTS_NAME}); publish it with upload_model.py"
+        ) from exc
     sha = Path(path).parent.name  # the snapshot folder of a root-level file is named after the commit
     return path, sha
 
@@ -293,7 +310,7 @@ def _list_repo_files(repo_id: str, revision: str | None) -> list[str]:
 
     try:
         return list(HfApi().list_repo_files(repo_id, revision=revision))
-    except Exception:  # noqa: BLE001 - listing only improves the message; the caller raises regardless
+    except Exception:
         log.info("could not list files of %s", repo_id, exc_info=True)
         return []
 
@@ -343,8 +360,9 @@ def ensure_default_model() -> Path:
     mapped = {}
     for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items(), strict=True):
         if tensor.shape != expected.shape:
-            raise RuntimeError(f"default weights: {src_name} {tuple(tensor.shape)} does not fit {dst_name} "
-                               f"{tuple(expected.shape)}")
+            raise RuntimeError(
+                f"default weights: {src_name} {tuple(tensor.shape)} does not fit {dst_name} {tuple(expected.shape)}"
+            )
         mapped[dst_name] = tensor
     model.load_state_dict(mapped, strict=True)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .errors import OptionError
+from .images import image_sha256
 from .loading import load_model, parse_source
 from .predict import predict
 from .preprocess import prepare_image
@@ -16,6 +19,11 @@ from .targets import resolve_target
 from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage
 
 Progress = Callable[[float, str], None]
+PREPARED_CACHE_SIZE = 16
+
+_prepared: OrderedDict[tuple[ModelSource, str, str], tuple[PreparedImage, Prediction]] = OrderedDict()
+_prepared_lock = threading.Lock()
+_stats = {"hits": 0, "misses": 0}
 
 
 def resolve_source(model_id: str | None, revision: str | None, default: ModelSource) -> ModelSource:
@@ -25,9 +33,31 @@ def resolve_source(model_id: str | None, revision: str | None, default: ModelSou
 
 
 def prepare(loaded: LoadedModel, image: Any) -> tuple[PreparedImage, Prediction]:
-    """Decode and preprocess an upload, then predict on it (one forward; every method reuses it)."""
+    """Decode and preprocess an upload, then predict on it: one forward per (model, image), cached.
+
+    Switching tab, method or target reuses the cached view and prediction instead of decoding and predicting again.
+    Methods never modify the prepared tensors in place, so the cached entry can be shared across threads.
+    """
+    key = (loaded.source, loaded.weights_sha256, image_sha256(image))
+    with _prepared_lock:
+        if key in _prepared:
+            _prepared.move_to_end(key)
+            _stats["hits"] += 1
+            return _prepared[key]
     prepared = prepare_image(loaded, image)
-    return prepared, predict(loaded, prepared)
+    entry = (prepared, predict(loaded, prepared))
+    with _prepared_lock:
+        _stats["misses"] += 1
+        _prepared[key] = entry
+        while len(_prepared) > PREPARED_CACHE_SIZE:
+            _prepared.popitem(last=False)
+    return entry
+
+
+def cache_stats() -> dict[str, int]:
+    """Hits and misses of the per-(model, image) cache, for tests and the benchmark."""
+    with _prepared_lock:
+        return dict(_stats)
 
 
 def explain(
@@ -61,8 +91,6 @@ def explain(
         raise
     timings = {**result.timings, "total": result.timings.get("total", time.perf_counter() - start)}
     return result.with_updates(timings=timings)
-
-
 
 
 def counterfactual(

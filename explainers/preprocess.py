@@ -93,7 +93,7 @@ def crop_box(data_config: dict[str, Any], width: int, height: int) -> tuple[floa
         ratio = max(scale_h / height, scale_w / width)
         new_w, new_h = round(width * ratio), round(height * ratio)
     # torchvision CenterCrop: offsets int(round((size - crop) / 2)).
-    top = int(round((new_h - out_h) / 2.0))
-    left = int(round((new_w - out_w) / 2.0))
+    top = round((new_h - out_h) / 2.0)
+    left = round((new_w - out_w) / 2.0)
     sx, sy = width / new_w, height / new_h
     return (left * sx, top * sy, (left + out_w) * sx, (top + out_h) * sy)

@@ -40,18 +40,16 @@ def resolve_target(
     task = loaded.task
     names = task.names
     if spec is None or (isinstance(spec, str) and spec.strip() in ("", "top-1", "top1", "auto")):
-        if task.kind == "regression" or prediction is None:
-            index = 0
-        else:
-            index = int(prediction.scores.argmax())
+        index = 0 if task.kind == "regression" or prediction is None else int(prediction.scores.argmax())
         return Target(index, names[index], task.kind, sign)
     if isinstance(spec, bool):
         raise TargetError(f"target must be a name or an index, got {spec!r}")
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit() and spec.strip() not in names):
         index = int(spec)
         if not 0 <= index < len(names):
-            raise TargetError(f"target index {index} is out of range: this model has {len(names)} outputs "
-                              f"(0..{len(names) - 1})")
+            raise TargetError(
+                f"target index {index} is out of range: this model has {len(names)} outputs (0..{len(names) - 1})"
+            )
         return Target(index, names[index], task.kind, sign)
     text = str(spec).strip()
     if text in names:

@@ -90,8 +90,9 @@ def _strings(raw: Any, key: str, model_id: str, n: int) -> tuple[str, ...]:
 
 
 def _floats(raw: Any, key: str, model_id: str, n: int) -> tuple[float, ...]:
-    if not isinstance(raw, (list, tuple)) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                      for x in raw):
+    if not isinstance(raw, (list, tuple)) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw
+    ):
         raise ConfigError(f"{model_id}: '{key}' must be a list of {n} numbers")
     if len(raw) != n:
         raise ConfigError(f"{model_id}: '{key}' has {len(raw)} entries but the model head has {n} outputs")

@@ -134,7 +134,7 @@ class Prediction:
         scores: user-facing numbers per output: softmax probabilities (multiclass), sigmoid probabilities
             (multilabel) or de-normalised values (regression).
         names: output names, aligned with scores.
-        decision: one-line verdict ("espresso", "cat, dog", "none", "uncertain (most likely: cat)", "calories 312 kcal").
+        decision: one-line verdict ("espresso", "cat, dog", "none", "uncertain (most likely: cat)", "calories 312").
         top: multiclass: top-k (name, probability); multilabel: labels over threshold; regression: every output.
         units: regression units, aligned with names.
     """
@@ -153,7 +153,8 @@ class Prediction:
         if self.task == "regression":
             units = self.units or ("",) * len(self.names)
             out["values"] = [
-                {"name": n, "value": float(v), "unit": u} for n, v, u in zip(self.names, self.scores, units, strict=True)
+                {"name": n, "value": float(v), "unit": u}
+                for n, v, u in zip(self.names, self.scores, units, strict=True)
             ]
         elif self.task == "multilabel":
             out["labels"] = [{"name": n, "probability": float(p)} for n, p in zip(self.names, self.scores, strict=True)]

@@ -67,8 +67,9 @@ class PlantedRegionNet(nn.Module):
     features and a fine enough map. Positive head weights make more evidence = higher output.
     """
 
-    def __init__(self, boxes: list[Box], *, input_size: int = 64, stride: int = 8, channels: int = 8,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, boxes: list[Box], *, input_size: int = 64, stride: int = 8, channels: int = 8, seed: int = 0
+    ) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.stride = stride
@@ -106,10 +107,16 @@ class MaskedCoarseNet(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("mask", box_mask(input_size, box).view(1, 1, input_size, input_size))
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU())  # 48 -> 3
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )  # 48 -> 3
         self.fc = nn.Linear(16, num_classes)
         with torch.no_grad():
             for p in self.parameters():
@@ -140,8 +147,9 @@ def planted_classifier(quadrant: int = 3, *, input_size: int = 64, seed: int = 0
     box = quadrant_box(input_size, quadrant)
     net = PlantedRegionNet([box], input_size=input_size, seed=seed)
     model = _WithZeroClass(net)
-    return make_loaded(model, TaskInfo("multiclass", ("evidence", "other")), input_size=input_size,
-                       model_id=f"planted-q{quadrant}")
+    return make_loaded(
+        model, TaskInfo("multiclass", ("evidence", "other")), input_size=input_size, model_id=f"planted-q{quadrant}"
+    )
 
 
 class _WithZeroClass(nn.Module):

