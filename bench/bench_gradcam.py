@@ -1,0 +1,140 @@
+"""Grad-CAM cost against one forward pass on the default model and skimage's coffee photo (issue goals: <= 1.5x).
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_gradcam.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from explainers import gradcam
+from explainers.layers import candidate_layers
+from explainers.targets import resolve_target
+from explainers.types import LoadedModel, PreparedImage
+
+K = 5
+RUNS = 15
+WARMUP = 2
+
+
+def median_seconds(fns: list[Callable[[], Any]], runs: int = RUNS, warmup: int = WARMUP) -> list[float]:
+    """Median wall time of each function over ``runs`` rounds after ``warmup`` unmeasured ones.
+
+    Rounds interleave the functions, so load from other processes on a shared CPU hits every case alike and the
+    ratios stay meaningful even when absolute times drift.
+    """
+    times: list[list[float]] = [[] for _ in fns]
+    for round_ in range(warmup + runs):
+        for fn, series in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            if round_ >= warmup:
+                series.append(time.perf_counter() - start)
+    return [statistics.median(series) for series in times]
+
+
+def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
+    """One dict per measurement: name, median_s, x_forward (vs the no_grad forward), x_autograd (vs a forward that
+    records the graph), x_one_map (K-map cases vs the matching one-map case), goal."""
+    image, net = prepared.image, loaded.model
+    with torch.no_grad():
+        top = net(image)[0].topk(K).indices.tolist()
+    targets = [resolve_target(loaded, i) for i in top]
+    inner = candidate_layers(loaded)[1].key  # the deepest stage: a full-backbone graph, unlike the final map
+
+    def forward() -> None:
+        with torch.no_grad():
+            net(image)
+
+    def forward_autograd() -> None:
+        net(image.detach().requires_grad_(True))
+
+    def forward_backward() -> None:
+        x = image.detach().requires_grad_(True)
+        torch.autograd.grad(net(x)[0, top[0]], x)
+
+    cases: list[tuple[str, Callable[[], Any], str]] = [
+        ("forward, no_grad (floor)", forward, ""),
+        ("forward recording autograd", forward_autograd, ""),
+        ("forward + backward to the input", forward_backward, ""),
+        (
+            "Grad-CAM, 1 target, final features",
+            lambda: gradcam.explain(loaded, image, target=targets[0]),
+            "<= 1.5x forward",
+        ),
+        (
+            f"Grad-CAM, K={K}, explain_many",
+            lambda: gradcam.explain_many(loaded, image, targets=targets),
+            "<= 1.5x one map",
+        ),
+        (
+            f"Grad-CAM, K={K} separate explain calls",
+            lambda: [gradcam.explain(loaded, image, target=t) for t in targets],
+            "",
+        ),
+        (
+            f"Grad-CAM, 1 target, {inner}",
+            lambda: gradcam.explain(loaded, image, target=targets[0], layer=inner),
+            "<= 1.5x forward",
+        ),
+        (
+            f"Grad-CAM, K={K}, explain_many, {inner}",
+            lambda: gradcam.explain_many(loaded, image, targets=targets, layer=inner),
+            "<= 1.5x one map",
+        ),
+    ]
+    medians = median_seconds([fn for _, fn, _ in cases])
+    out: list[dict[str, Any]] = [
+        {"name": name, "median_s": m, "goal": goal} for (name, _, goal), m in zip(cases, medians, strict=True)
+    ]
+    floor, autograd_floor = out[0]["median_s"], out[1]["median_s"]
+    one_map = {"final": out[3]["median_s"], "inner": out[6]["median_s"]}
+    for i, row in enumerate(out):
+        row["x_forward"] = row["median_s"] / floor
+        row["x_autograd"] = row["median_s"] / autograd_floor
+        row["x_one_map"] = row["median_s"] / one_map["inner" if i == 7 else "final"] if i in (4, 5, 7) else None
+    return out
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table."""
+    lines = [
+        "| measurement | median ms | x no_grad forward | x autograd forward | x one map | goal |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in table:
+        one = "" if r["x_one_map"] is None else f"{r['x_one_map']:.2f}"
+        lines.append(
+            f"| {r['name']} | {r['median_s'] * 1e3:.1f} | {r['x_forward']:.2f} | {r['x_autograd']:.2f} | "
+            f"{one} | {r['goal']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    import skimage.data
+    from PIL import Image
+
+    from explainers.loading import load_model
+    from explainers.preprocess import prepare_pil
+
+    loaded = load_model(None)
+    prepared = prepare_pil(loaded, Image.fromarray(skimage.data.coffee()))
+    print(
+        f"model: {loaded.architecture} on {loaded.device}, input {tuple(prepared.image.shape)}, "
+        f"torch threads: {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+        f"median of {RUNS} runs after {WARMUP} warm-up"
+    )
+    print(markdown(rows(loaded, prepared)))
