@@ -25,6 +25,7 @@ import numpy as np
 import explainers as xai
 from explainers import counterfactual as cf_defaults
 from explainers import pipeline, render
+from explainers.layers import candidate_layers
 
 log = logging.getLogger("app")
 
@@ -128,11 +129,16 @@ def _gpu_predict(model_id: str, revision: str, image: Any) -> xai.Prediction:
 
 
 @user_errors
-def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any]]:
-    """Load (or fetch from memory) a model and offer its outputs as targets."""
+def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Load (or fetch from memory) a model; offer its outputs as targets and its Grad-CAM layers."""
     loaded = _model(model_id, revision)
     choices = ([TOP1] if loaded.task.kind != "regression" else []) + list(loaded.task.names)
-    return _model_info(loaded), gr.update(choices=choices, value=choices[0])
+    layers = [choice.key for choice in candidate_layers(loaded)]
+    return (
+        _model_info(loaded),
+        gr.update(choices=choices, value=choices[0]),
+        gr.update(choices=layers, value=layers[0] if layers else None),
+    )
 
 
 @user_errors
@@ -423,7 +429,13 @@ def build_demo() -> gr.Blocks:
                     label = gr.Label(num_top_classes=5, label="Top classes")
                     predict_json = gr.JSON(label="Result")
                 with gr.Tab("Grad-CAM"):
-                    layer = gr.Textbox(value="", label="Layer", info="blank = the final feature map")
+                    layer = gr.Dropdown(
+                        choices=[],
+                        value=None,
+                        label="Layer",
+                        allow_custom_value=True,
+                        info="derived from timm's feature_info; the first is the recommended one",
+                    )
                     gradcam_btn = gr.Button("Explain with Grad-CAM", variant="primary")
                     gradcam_outputs = _explanation_panel()
                 with gr.Tab("Occlusion"):
@@ -504,7 +516,7 @@ def build_demo() -> gr.Blocks:
         cf_threshold.change(
             on_change_threshold, [cf_state, cf_threshold], cf_masked, api_visibility="private", queue=False
         )
-        demo.load(on_load_model, [model_id, revision], [model_info, target], api_visibility="private")
+        demo.load(on_load_model, [model_id, revision], [model_info, target, layer], api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
     return demo
 

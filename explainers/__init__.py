@@ -1,11 +1,13 @@
 """Explain what timm image models predict: loading, prediction and one module per attribution method."""
 
+from . import gradcam
 from .errors import (
     BusyError,
     ConfigError,
     ExplainerError,
     HubUnavailableError,
     ImageError,
+    LayerError,
     ModelSourceError,
     OptionError,
     TargetError,
@@ -28,7 +30,7 @@ from .types import (
 )
 
 # name -> explain(model, image, *, target=None, **options); app tabs, the API and replay all go through it.
-EXPLAINERS: dict[str, ExplainFn] = {}
+EXPLAINERS: dict[str, ExplainFn] = {"gradcam": gradcam.explain}
 
 __all__ = [
     "EXPLAINERS",
@@ -39,6 +41,7 @@ __all__ = [
     "Explanation",
     "HubUnavailableError",
     "ImageError",
+    "LayerError",
     "LoadedModel",
     "ModelSource",
     "ModelSourceError",

@@ -23,6 +23,10 @@ class ConfigError(ModelSourceError):
     """config.json is missing a field or has one of the wrong shape (task metadata, labels, thresholds)."""
 
 
+class LayerError(ExplainerError, ValueError):
+    """The model's features at a layer cannot be laid out on an image grid, so Grad-CAM cannot map them."""
+
+
 class HubUnavailableError(ExplainerError, RuntimeError):
     """The Hub cannot be reached and the model is not in the local cache."""
 

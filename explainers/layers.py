@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .errors import ExplainerError, OptionError
+from .errors import LayerError, OptionError
 from .types import LoadedModel
 
 FINAL = "final features"
@@ -22,10 +22,6 @@ _REARRANGE = frozenset(f"{op}Backward{v}" for op in [*_REARRANGE_OPS.split(), "U
 # e.g. the scorecard's randomised models, share the answer).
 _probed: dict[tuple[Any, ...], bool] = {}
 _probe_lock = threading.Lock()
-
-
-class LayerError(ExplainerError, ValueError):
-    """The model's features at a layer cannot be laid out on an image grid, so Grad-CAM cannot map them."""
 
 
 @dataclass(frozen=True)

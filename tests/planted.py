@@ -63,16 +63,26 @@ def box_mask(size: int, box: Box, stride: int = 1) -> torch.Tensor:
 class PlantedRegionNet(nn.Module):
     """Outputs read only local features inside planted boxes: output k = mean of ReLU(conv(x)) inside box k.
 
-    The final feature map keeps stride `stride` (input 64, stride 8 -> 8x8), so Grad-CAM's assumptions hold: local
-    features and a fine enough map. Positive head weights make more evidence = higher output.
+    The final feature map keeps stride `stride` (input 64, stride 8 -> 8x8) and box k lives in channel group k of it
+    (features masked to the box), so Grad-CAM's assumptions hold: local features, spatial evidence before the cut,
+    a fine enough map. With select_in_head=True the same function selects the boxes inside forward_head instead,
+    after the cut, where channel-averaged Grad-CAM cannot see them (a documented limitation).
     """
 
     def __init__(
-        self, boxes: list[Box], *, input_size: int = 64, stride: int = 8, channels: int = 8, seed: int = 0
+        self,
+        boxes: list[Box],
+        *,
+        input_size: int = 64,
+        stride: int = 8,
+        channels: int = 8,
+        seed: int = 0,
+        select_in_head: bool = False,
     ) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.stride = stride
+        self.select_in_head = select_in_head
         self.conv1 = nn.Conv2d(3, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, stride, stride=stride)
         with torch.no_grad():
@@ -81,16 +91,26 @@ class PlantedRegionNet(nn.Module):
                 conv.bias.copy_(torch.rand(conv.bias.shape, generator=g) * 0.1)
         masks = torch.stack([box_mask(input_size, b, stride) for b in boxes])
         self.register_buffer("masks", masks / masks.flatten(1).sum(1).view(-1, 1, 1))
-        self.num_features = channels
+        self.num_features = channels if select_in_head else channels * len(boxes)
         self.num_classes = len(boxes)
-        self.feature_info = [{"num_chs": channels, "reduction": stride, "module": "conv2"}]
+        self.feature_info = [{"num_chs": self.num_features, "reduction": stride, "module": "conv2"}]
+        self.forward_calls = 0  # counted so tests can prove a method runs the backbone once
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def local_features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv2(torch.relu(self.conv1(x))))
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.forward_calls += 1
+        features = self.local_features(x)
+        if self.select_in_head:
+            return features
+        return torch.cat([features * mask for mask in self.masks], dim=1)  # group k = features inside box k
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        pooled = torch.einsum("nchw,khw->nkc", x, self.masks)  # each output pools its own box
-        return pooled.mean(-1)
+        if self.select_in_head:
+            return torch.einsum("nchw,khw->nkc", x, self.masks).mean(-1)
+        groups = x.unflatten(1, (self.masks.shape[0], -1))  # (N, K, C, h, w), already weighted by the box masks
+        return groups.sum((3, 4)).mean(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -142,10 +162,12 @@ def quadrant_box(size: int, quadrant: int) -> Box:
     return (top, left, top + h, left + h)
 
 
-def planted_classifier(quadrant: int = 3, *, input_size: int = 64, seed: int = 0) -> LoadedModel:
+def planted_classifier(
+    quadrant: int = 3, *, input_size: int = 64, seed: int = 0, select_in_head: bool = False
+) -> LoadedModel:
     """Two-class model: class "evidence" reads only one quadrant; class "other" reads nothing (constant 0)."""
     box = quadrant_box(input_size, quadrant)
-    net = PlantedRegionNet([box], input_size=input_size, seed=seed)
+    net = PlantedRegionNet([box], input_size=input_size, seed=seed, select_in_head=select_in_head)
     model = _WithZeroClass(net)
     return make_loaded(
         model, TaskInfo("multiclass", ("evidence", "other")), input_size=input_size, model_id=f"planted-q{quadrant}"
@@ -173,11 +195,11 @@ class _WithZeroClass(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def planted_regressor(*, input_size: int = 64, seed: int = 0) -> LoadedModel:
+def planted_regressor(*, input_size: int = 64, seed: int = 0, select_in_head: bool = False) -> LoadedModel:
     """Two outputs: "left" reads only the left half, "right" only the right half (units: g)."""
     half = input_size // 2
     boxes = [(0, 0, input_size, half), (0, half, input_size, input_size)]
-    net = PlantedRegionNet(boxes, input_size=input_size, seed=seed)
+    net = PlantedRegionNet(boxes, input_size=input_size, seed=seed, select_in_head=select_in_head)
     task = TaskInfo("regression", ("left", "right"), units=("g", "g"))
     return make_loaded(net, task, input_size=input_size, model_id="planted-halves")
 

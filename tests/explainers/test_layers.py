@@ -7,8 +7,8 @@ import pytest
 import timm
 import torch
 
-from explainers.errors import OptionError
-from explainers.layers import FINAL, LayerError, candidate_layers, find_layer, forward_at, layer_grads, to_spatial
+from explainers.errors import LayerError, OptionError
+from explainers.layers import FINAL, candidate_layers, find_layer, forward_at, layer_grads, to_spatial
 from explainers.types import LoadedModel, TaskInfo
 
 torch.set_num_threads(1)
