@@ -172,14 +172,14 @@ def parse_goal(model: LoadedModel, text: str) -> Goal:
             return Goal("other")
         if spec.lower().startswith("class ") and spec not in task.names:
             spec = spec[6:].strip()
-        return Goal("class", resolve_target(model, spec).name)
+        return Goal("class", _named(model, spec))
     if task.kind == "multilabel":
         on: bool | None = None
         if spec[:1] in "+-" and spec[1:].strip():
             spec, on = spec[1:].strip(), spec[0] == "+"
         elif (match := _LABEL_RE.match(spec)) and spec.lower() not in (n.lower() for n in task.names):
             spec, on = match["name"], match["state"].lower() in ("on", "yes", "true")
-        return Goal("label", resolve_target(model, spec).name, on=on)
+        return Goal("label", _named(model, spec), on=on)
     clauses = [c.strip() for c in re.split(r"[;,]|\band\b", spec) if c.strip()]
     match = _TARGET_RE.match(clauses[0]) if clauses else None
     if match is None:
@@ -187,7 +187,7 @@ def parse_goal(model: LoadedModel, text: str) -> Goal:
             f"could not read a target value from {text!r}; write it as "
             f"'{task.names[0]} = <value>', optionally '± <tolerance>'"
         )
-    name = resolve_target(model, match["name"]).name
+    name = _named(model, match["name"])
     for unit in (match["u1"], match["u2"]):
         _check_unit(model, name, unit)
     tolerance = _tolerance(match["tol"], name) if match["tol"] else None
@@ -196,10 +196,18 @@ def parse_goal(model: LoadedModel, text: str) -> Goal:
         held = _HOLD_RE.match(clause)
         if held is None:
             raise TargetError(f"could not read {clause!r} as a held output; write it as 'hold <output> ± <tolerance>'")
-        held_name = resolve_target(model, held["name"]).name
+        held_name = _named(model, held["name"])
         _check_unit(model, held_name, held["unit"])
         hold.append((held_name, _tolerance(held["tol"], held_name)))
     return Goal("value", name, value=float(match["value"]), tolerance=tolerance, hold=tuple(hold))
+
+
+def _named(model: LoadedModel, text: str) -> str:
+    """The output a name (or index) refers to; unlike resolve_target, no default stands in for an empty name."""
+    if text.strip().lower() in ("", "top-1", "top1", "auto"):
+        what = {"regression": "an output", "multilabel": "a label"}.get(model.task.kind, "a class")
+        raise TargetError(f"name {what} to aim for, e.g. {', '.join(model.task.names[:3])}; got {text!r}")
+    return resolve_target(model, text).name
 
 
 def _check_unit(model: LoadedModel, name: str, unit: str | None) -> None:
@@ -229,7 +237,7 @@ def resolve(model: LoadedModel, goal: Goal, before: Prediction) -> tuple[Objecti
     if goal.kind == "other":
         index = int(np.argmax(before.outputs))
         return Objective("other", index), f"any class other than {task.names[index]}"
-    index = resolve_target(model, goal.name).index
+    index = task.names.index(_named(model, goal.name))
     name = task.names[index]
     if goal.kind == "class":
         return Objective("class", index), f"class {name}"
@@ -248,7 +256,7 @@ def resolve(model: LoadedModel, goal: Goal, before: Prediction) -> tuple[Objecti
     bands = [_band(model, index, raw_from_value(task, index, goal.value), tolerance)]
     words = [f"{name} = {goal.value:g} ± {tolerance:.3g} {units[index]}".rstrip()]
     for held_name, held_tolerance in goal.hold:
-        held = resolve_target(model, held_name).index
+        held = task.names.index(_named(model, held_name))
         if held == index or held in [i for i, _, _ in bands]:
             raise TargetError(f"{task.names[held]} is named twice; hold each other output once, never the target")
         bands.append(_band(model, held, float(before.outputs[held]), held_tolerance))

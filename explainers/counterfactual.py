@@ -396,7 +396,7 @@ def _weights(mask: np.ndarray | None, prepared: PreparedImage, h: int, w: int) -
     inside = ((cy >= 0) & (cy < height))[:, None] & ((cx >= 0) & (cx < width))[None, :]
     weights = inside.float()
     if mask is not None:
-        array = np.asarray(mask)
+        array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         if array.shape != (h, w):
             raise OptionError(
                 f"the mask must be (h, w) = ({h}, {w}), the model's input size, got {array.shape}; "
