@@ -207,6 +207,8 @@ def _named(model: LoadedModel, text: str) -> str:
     if text.strip().lower() in ("", "top-1", "top1", "auto"):
         what = {"regression": "an output", "multilabel": "a label"}.get(model.task.kind, "a class")
         raise TargetError(f"name {what} to aim for, e.g. {', '.join(model.task.names[:3])}; got {text!r}")
+    if text.strip().isdigit() and not text.strip().isdecimal():  # "²" passes isdigit() but int() refuses it
+        raise TargetError(f"{text.strip()!r} is not an index; give a name or the digits 0-9")
     return resolve_target(model, text).name
 
 

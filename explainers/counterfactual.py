@@ -42,6 +42,7 @@ RESTARTS = 3
 LR = 0.005  # a mid-grey pixel moves 0.6 of a level of 255 per step, so the first 8-bit crossings are single levels
 LR_LADDER = 3.0  # restart i steps LR * LR_LADDER ** i: 0.005, 0.015, 0.045 cover fragile and stubborn goals
 INIT_NOISE = 0.01  # restarts after the first start this far (in p; about one level) from the image
+GRACE = 3  # see _optimise
 PATIENCE = 25  # steps without coming STALL closer to the goal (logits, or shares of a band) make a restart stalled
 STALL = 0.01
 _SIMULATE_UP_TO = 2.0  # see _simulator
@@ -70,7 +71,7 @@ def explain(
     the edit is drawn onto the upload: 8-bit levels, blurred as the trip through the upload's size blurs it. A restart
     that meets the goal there with a safety margin is rendered onto the upload and re-read like any upload; if that
     meets the goal too it is done, else its margin grows and the measured difference is fed back into its forward
-    pass. The others go on only while they may still find a smaller change (at most about as many steps again).
+    pass. The others go on only while they may still find a smaller change (at most half as many steps again, + 3).
 
     Args:
         model: the loaded model.
@@ -251,10 +252,10 @@ def _optimise(
                 margin[b] = objective.bumped(margin[b])
                 closest_step[b] = step  # the corrected view deserves its own PATIENCE steps
         if best is not None:
-            # The others may still find a smaller change, but only if they need about as few steps as the winner:
-            # a restart already larger than the winner, stalled, or slower than twice the winner is dropped.
+            # The others may still find a smaller change, but only soon: a restart already larger than the winner or
+            # stalled is dropped, and all stop GRACE steps (plus half the winner's) after the winner.
             active[rows[(size >= best_l2) | stalled]] = False
-            if step >= 2 * best.steps + 3:
+            if step >= best.steps + GRACE + best.steps // 2:
                 active[:] = False
         if step == max_steps or not bool(active.any()) or bool(stalled.all()):
             break
