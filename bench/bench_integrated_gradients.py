@@ -1,0 +1,106 @@
+"""Integrated gradients cost on the default model and skimage's coffee photo (issue goal: n_steps=32 within 1.2x of
+its floor, 32 forward + backward passes batched as one batch of 32 images).
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_integrated_gradients.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from explainers import integrated_gradients
+from explainers.predict import model_outputs
+from explainers.targets import ensure_target, forward_fn
+from explainers.types import LoadedModel, PreparedImage
+
+N_STEPS = 32
+RUNS = 5
+
+
+def median_seconds(fns: list[Callable[[], Any]], runs: int = RUNS) -> tuple[list[float], list[Any]]:
+    """Median wall time of each function over interleaved rounds (after one warm-up round), and the last results."""
+    times: list[list[float]] = [[] for _ in fns]
+    results: list[Any] = [None] * len(fns)
+    for round_ in range(runs + 1):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            results[i] = fn()
+            if round_:
+                times[i].append(time.perf_counter() - start)
+    return [statistics.median(series) for series in times], results
+
+
+def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
+    """IG n_steps=32 against 32 forward + backward passes to the input: in one batch (the floor) and in batches of
+    the size IG itself picked for this device."""
+    image = prepared.image
+    target = ensure_target(loaded, None, model_outputs(loaded, image))
+    fn = forward_fn(loaded, target)
+    picked = integrated_gradients.explain(loaded, image, target=target, n_steps=N_STEPS).extras["internal_batch_size"]
+
+    def passes(batch: int) -> Callable[[], None]:
+        def run() -> None:
+            for start in range(0, N_STEPS, batch):
+                x = image.repeat(min(batch, N_STEPS - start), 1, 1, 1).requires_grad_(True)
+                torch.autograd.grad(fn(x).sum(), x)
+
+        return run
+
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        (f"floor: {N_STEPS} forward+backward, one batch of {N_STEPS}", passes(N_STEPS)),
+        (f"{N_STEPS} forward+backward in batches of {picked}", passes(picked)),
+        (f"IG n_steps={N_STEPS} (black)", lambda: integrated_gradients.explain(loaded, image, target=target)),
+    ]
+    medians, results = median_seconds([fn for _, fn in cases])
+    ig = results[2]
+    return [
+        {
+            "name": name,
+            "median_s": m,
+            "x_floor": m / medians[0],
+            "x_same_batches": m / medians[1],
+            "relative_delta": ig.extras["relative_delta"] if i == 2 else None,
+        }
+        for i, ((name, _), m) in enumerate(zip(cases, medians, strict=True))
+    ]
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table."""
+    lines = [
+        "| measurement | median s | x floor (one batch of 32) | x same passes in IG's batches | relative delta |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in table:
+        rel = "" if r["relative_delta"] is None else f"{r['relative_delta']:.2%}"
+        lines.append(f"| {r['name']} | {r['median_s']:.2f} | {r['x_floor']:.2f} | {r['x_same_batches']:.2f} | {rel} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    import skimage.data
+    from PIL import Image
+
+    from explainers.loading import load_model
+    from explainers.preprocess import prepare_pil
+
+    loaded = load_model(None)
+    prepared = prepare_pil(loaded, Image.fromarray(skimage.data.coffee()))
+    print(
+        f"model: {loaded.architecture} on {loaded.device}, input {tuple(prepared.image.shape)}, "
+        f"torch threads: {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+        f"median of {RUNS} interleaved runs after one warm-up round"
+    )
+    print(markdown(rows(loaded, prepared)))
