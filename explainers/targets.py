@@ -44,7 +44,9 @@ def resolve_target(
         return Target(index, names[index], task.kind, sign)
     if isinstance(spec, bool):
         raise TargetError(f"target must be a name or an index, got {spec!r}")
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit() and spec.strip() not in names):
+    if isinstance(spec, int) or (
+        isinstance(spec, str) and spec.strip().isascii() and spec.strip().isdecimal() and spec.strip() not in names
+    ):
         index = int(spec)
         if not 0 <= index < len(names):
             raise TargetError(
