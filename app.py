@@ -444,7 +444,12 @@ def build_demo() -> gr.Blocks:
                         stride = gr.Slider(2, 56, value=16, step=2, label="Stride (px)")
                     with gr.Row():
                         occ_baseline = gr.Radio(["zero", "mean", "blur"], value="blur", label="Fill")
-                        occ_mode = gr.Radio(["coarse_to_fine", "dense"], value="coarse_to_fine", label="Mode")
+                        occ_mode = gr.Radio(
+                            ["auto", "coarse_to_fine", "dense"],
+                            value="auto",
+                            label="Mode",
+                            info="auto: dense on a GPU, coarse-to-fine (4x fewer forwards) on a CPU",
+                        )
                     occlusion_btn = gr.Button("Explain with occlusion", variant="primary")
                     occlusion_outputs = _explanation_panel()
                 with gr.Tab("Integrated gradients"):

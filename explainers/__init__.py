@@ -1,6 +1,6 @@
 """Explain what timm image models predict: loading, prediction and one module per attribution method."""
 
-from . import gradcam
+from . import gradcam, integrated_gradients, occlusion
 from .errors import (
     BusyError,
     ConfigError,
@@ -30,7 +30,11 @@ from .types import (
 )
 
 # name -> explain(model, image, *, target=None, **options); app tabs, the API and replay all go through it.
-EXPLAINERS: dict[str, ExplainFn] = {"gradcam": gradcam.explain}
+EXPLAINERS: dict[str, ExplainFn] = {
+    "gradcam": gradcam.explain,
+    "occlusion": occlusion.explain,
+    "integrated_gradients": integrated_gradients.explain,
+}
 
 __all__ = [
     "EXPLAINERS",
