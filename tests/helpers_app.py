@@ -42,12 +42,31 @@ GENERIC_MESSAGES = ("error", "the app raised an exception", "exception", "")
 # after (image, model_id, revision).
 CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
     "gradcam": {"target": "top-1", "direction": "raises", "layer": ""},
-    "occlusion": {"target": "top-1", "direction": "raises", "window": 112, "stride": 56, "baselines": "blur",
-                  "mode": "dense"},
-    "integrated_gradients": {"target": "top-1", "direction": "raises", "n_steps": 8, "baselines": "black",
-                             "smooth_samples": 0},
-    "counterfactual": {"goal": "any other class", "l2": 1.0, "l1": 0.25, "tv": 0.1, "max_steps": 10,
-                       "mask_threshold": 0.0, "seed": 0, "threshold": 0.6},
+    "occlusion": {
+        "target": "top-1",
+        "direction": "raises",
+        "window": 112,
+        "stride": 56,
+        "baselines": "blur",
+        "mode": "dense",
+    },
+    "integrated_gradients": {
+        "target": "top-1",
+        "direction": "raises",
+        "n_steps": 8,
+        "baselines": "black",
+        "smooth_samples": 0,
+    },
+    "counterfactual": {
+        "goal": "any other class",
+        "l2": 1.0,
+        "l1": 0.25,
+        "tv": 0.1,
+        "max_steps": 10,
+        "mask_threshold": 0.0,
+        "seed": 0,
+        "threshold": 0.6,
+    },
 }
 
 
@@ -55,8 +74,11 @@ def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> 
     """Positional API arguments for an endpoint: (image, "default", "") then its options, cheap unless overridden."""
     if endpoint == "load_model":
         return [overrides.get("model_id", "default"), overrides.get("revision", "")]
-    head = [None if image is None else handle_file(str(image)), overrides.pop("model_id", "default"),
-            overrides.pop("revision", "")]
+    head = [
+        None if image is None else handle_file(str(image)),
+        overrides.pop("model_id", "default"),
+        overrides.pop("revision", ""),
+    ]
     if endpoint == "predict":
         return head
     options = {**CHEAP_OPTIONS[endpoint], **overrides}
@@ -111,11 +133,12 @@ def unexpected_server_errors(log: str) -> list[str]:
     return [line for line in finals if not line.startswith("gradio.exceptions.Error")]
 
 
-_VOLATILE_KEYS = {"timings", "seconds", "total", "probe"}
+# Wall times, and batch sizes chosen from the measured speed of a probe pass (so they vary with the server's load).
+_VOLATILE_KEYS = {"timings", "seconds", "total", "probe", "perturbations_per_eval", "internal_batch_size"}
 
 
 def stable(result: Any) -> Any:
-    """A JSON result without the keys that depend on wall time, for comparing two runs of the same request."""
+    """A JSON result without the keys that depend on wall time or load, for comparing two runs of the same request."""
     if isinstance(result, dict):
         return {k: stable(v) for k, v in result.items() if k not in _VOLATILE_KEYS}
     if isinstance(result, list):

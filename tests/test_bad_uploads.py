@@ -141,8 +141,10 @@ def test_the_server_survives_the_whole_corpus(server: tuple[Client, Path], durat
     assert not crashes, f"exceptions other than gr.Error escaped a handler: {crashes}"
     if durations:
         slowest = max(durations, key=durations.__getitem__)
-        print(f"\n{len(durations)} corpus uploads, {sum(durations.values()):.1f} s in all, slowest {slowest} "
-              f"{durations[slowest]:.2f} s")
+        print(
+            f"\n{len(durations)} corpus uploads, {sum(durations.values()):.1f} s in all, slowest {slowest} "
+            f"{durations[slowest]:.2f} s"
+        )
 
 
 def _coffee_png() -> bytes:

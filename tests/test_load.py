@@ -1,0 +1,427 @@
+"""The app under load: many concurrent gradio_client callers across every endpoint, a flooded tiny queue, and leaks.
+
+* Concurrency: 40 callers at once (threads, one Client each) over /predict, /load_model, /gradcam, /occlusion,
+  /integrated_gradients and /counterfactual with four photos and several targets; every answer equals the one the
+  same request got alone (JSON to float round-off, the raw .npy map, the overlay picture), so nothing leaks from one
+  request into another through the shared model. Meanwhile the page, /load_model and a /predict keep answering.
+* Back-pressure: a server with a one-job queue answers the overflow at once with a clear "busy, try again" message.
+* Leaks: 500 explanations in a row in-process leave no hook on any module of the shared model, no parameter that
+  requires grad, and RSS growth under 50 MB after warm-up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gc
+import json
+import random
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+import torch
+from gradio_client import Client
+from gradio_client.utils import QueueError, Status
+from helpers_app import (
+    ASTRONAUT,
+    CHELSEA,
+    COFFEE,
+    ROCKET,
+    assert_same_json,
+    assert_same_map,
+    call,
+    endpoint_args,
+    stable,
+    unexpected_server_errors,
+)
+from PIL import Image
+from servers import running_app
+
+import app
+
+pytestmark = pytest.mark.slow
+
+CALLERS = 40  # concurrent gradio_client callers, one thread and one Client each
+GPU_CONCURRENCY = 2  # jobs the load server runs at once (the "gpu" concurrency group)
+PAGE_BOUND = 3.0  # s: the page must answer this fast while the queue is full of work
+LOAD_MODEL_BOUND = 15.0  # s: /load_model runs in its own small concurrency group, not behind the explainers
+PREDICT_BOUND = 120.0  # s: a /predict sent mid-load waits behind the queued explanations, but no longer than this
+LEAK_CALLS = 500
+LEAK_WARMUP = 30
+RSS_BOUND_MB = 50.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request: an endpoint, a photo and option overrides (see helpers_app.CHEAP_OPTIONS)."""
+
+    endpoint: str
+    photo: Path | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        photo = self.photo.stem if self.photo else "-"
+        return f"{self.endpoint}:{photo}:{','.join(f'{k}={v}' for k, v in self.options)}"
+
+    def args(self) -> list[Any]:
+        return endpoint_args(self.endpoint, self.photo, **dict(self.options))
+
+
+def _job(endpoint: str, photo: Path | None = None, **options: Any) -> Job:
+    return Job(endpoint, photo, tuple(options.items()))
+
+
+# Different photos, targets (names, indices, top-1), directions and option values, so that a mixed-up answer shows.
+JOBS = [
+    *[_job("predict", photo) for photo in (COFFEE, CHELSEA, ASTRONAUT, ROCKET)],
+    _job("load_model"),
+    _job("gradcam", COFFEE),
+    _job("gradcam", COFFEE, target="cup", direction="lowers"),
+    _job("gradcam", CHELSEA, target="tabby"),
+    _job("gradcam", CHELSEA, target="285"),
+    _job("gradcam", ASTRONAUT),
+    _job("gradcam", ROCKET, target="space shuttle"),
+    _job("occlusion", COFFEE),
+    _job("occlusion", CHELSEA, target="tiger cat", baselines="zero", window=56, stride=56),
+    _job("occlusion", ROCKET, direction="lowers", baselines="mean"),
+    _job("integrated_gradients", COFFEE),
+    _job("integrated_gradients", CHELSEA, target="tabby", baselines="blur", n_steps=4),
+    _job("integrated_gradients", ASTRONAUT, direction="lowers", n_steps=12),
+    _job("counterfactual", COFFEE, max_steps=10),
+    _job("counterfactual", CHELSEA, goal="tiger cat", max_steps=10, seed=3),
+]
+
+
+@dataclass
+class Answer:
+    """What one call returned (or raised), and how long it took."""
+
+    job: Job
+    seconds: float
+    outputs: Any = None
+    error: BaseException | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _run(client: Client, job: Job) -> Answer:
+    start = time.perf_counter()
+    try:
+        outputs = call(client, job.endpoint, job.args())
+    except Exception as exc:  # noqa: BLE001 - reported with the job that raised it
+        return Answer(job, time.perf_counter() - start, error=exc)
+    return Answer(job, time.perf_counter() - start, outputs)
+
+
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def assert_same_answer(got: Answer, want: Answer) -> None:
+    """The concurrent answer equals the serial one: JSON (no timings), raw maps, pictures."""
+    job = got.job
+    assert got.error is None, f"{job.name}: {got.error!r}"
+    assert want.error is None, f"{job.name} (alone): {want.error!r}"
+    if job.endpoint == "load_model":
+        assert got.outputs == want.outputs
+    elif job.endpoint == "predict":
+        (g_label, g_decision, g_json), (w_label, w_decision, w_json) = got.outputs, want.outputs
+        assert g_decision == w_decision
+        assert_same_json(g_label, w_label, where=f"{job.name} label")
+        assert_same_json(g_json, w_json, where=f"{job.name} json")
+    elif job.endpoint == "counterfactual":
+        g, w = got.outputs, want.outputs
+        assert_same_json(stable(g[2]), stable(w[2]), where=f"{job.name} json")
+        assert_same_map(g[1], w[1])
+        assert np.abs(_pixels(g[0]) - _pixels(w[0])).max() <= 1, f"{job.name}: counterfactual pictures differ"
+    else:
+        (g_png, g_npy, g_json), (w_png, w_npy, w_json) = got.outputs, want.outputs
+        assert_same_json(stable(g_json), stable(w_json), where=f"{job.name} json")
+        assert_same_map(g_npy, w_npy)
+        # Colours come from the map scaled to its robust maximum: round-off may move a pixel by one level.
+        assert np.abs(_pixels(g_png) - _pixels(w_png)).max() <= 2, f"{job.name}: overlays differ"
+
+
+# --------------------------------------------------------------------------------------------------- the load run
+
+
+@pytest.fixture(scope="module")
+def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("load") / "app.log"
+    env = {"XAI_GPU_CONCURRENCY": str(GPU_CONCURRENCY), "XAI_QUEUE_SIZE": str(4 * CALLERS)}
+    with running_app(env=env, log_path=log) as url:
+        yield url, log
+
+
+@pytest.fixture(scope="module")
+def alone(load_server: tuple[str, Path]) -> dict[Job, Answer]:
+    """Each distinct request, sent alone, one after the other: the reference answers."""
+    client = Client(load_server[0], verbose=False)
+    return {job: _run(client, job) for job in JOBS}
+
+
+@pytest.fixture(scope="module")
+def under_load(load_server: tuple[str, Path], alone: dict[Job, Answer]) -> dict[str, Any]:
+    """CALLERS threads fire at once (each job at least twice, in a shuffled order); probes time the server meanwhile."""
+    url = load_server[0]
+    jobs = [JOBS[i % len(JOBS)] for i in range(CALLERS)]
+    random.Random(7).shuffle(jobs)
+    clients = [Client(url, verbose=False) for _ in jobs]
+    start_line = threading.Barrier(len(jobs) + 1)
+    done = threading.Event()
+    probes: dict[str, Any] = {"page": [], "load_model": [], "predict": None}
+
+    def caller(client: Client, job: Job) -> Answer:
+        start_line.wait()
+        return _run(client, job)
+
+    def probe_page() -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            try:
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    resp.read()
+            except (OSError, urllib.error.URLError) as exc:
+                probes["page"].append(exc)
+            else:
+                probes["page"].append(time.perf_counter() - start)
+            done.wait(0.5)
+
+    def probe_endpoints() -> None:
+        client = Client(url, verbose=False)
+        time.sleep(1.0)  # the queue is full by now
+        for _ in range(3):
+            probes["load_model"].append(_run(client, _job("load_model")).seconds)
+        probes["predict"] = _run(client, _job("predict", COFFEE))
+
+    with concurrent.futures.ThreadPoolExecutor(len(jobs) + 2) as pool:
+        futures = [pool.submit(caller, client, job) for client, job in zip(clients, jobs, strict=True)]
+        page = pool.submit(probe_page)
+        start_line.wait()
+        started = time.perf_counter()
+        endpoints = pool.submit(probe_endpoints)
+        answers = [f.result(timeout=600) for f in futures]
+        wall = time.perf_counter() - started
+        endpoints.result(timeout=600)
+        done.set()
+        page.result(timeout=60)
+    return {"answers": answers, "wall": wall, "probes": probes}
+
+
+def test_every_request_sent_alone_succeeds(alone: dict[Job, Answer]) -> None:
+    failed = {job.name: repr(answer.error) for job, answer in alone.items() if answer.error is not None}
+    assert not failed
+    print("\nalone: " + ", ".join(f"{job.name} {a.seconds:.2f} s" for job, a in alone.items()))
+
+
+def test_concurrent_callers_get_exactly_their_own_answers(under_load: dict[str, Any], alone: dict[Job, Answer]) -> None:
+    answers: list[Answer] = under_load["answers"]
+    assert len(answers) == CALLERS >= 32
+    assert {a.job.endpoint for a in answers} == {
+        "predict",
+        "load_model",
+        "gradcam",
+        "occlusion",
+        "integrated_gradients",
+        "counterfactual",
+    }
+    for answer in answers:
+        assert_same_answer(answer, alone[answer.job])
+    latencies = sorted(a.seconds for a in answers)
+    serial = sum(alone[a.job].seconds for a in answers)
+    print(
+        f"\n{CALLERS} callers, GPU concurrency {GPU_CONCURRENCY}: all answered in {under_load['wall']:.1f} s "
+        f"(the same requests one by one: {serial:.1f} s); latency median {latencies[len(latencies) // 2]:.1f} s, "
+        f"max {latencies[-1]:.1f} s"
+    )
+
+
+def test_the_server_stays_responsive_under_load(under_load: dict[str, Any]) -> None:
+    probes = under_load["probes"]
+    page = probes["page"]
+    assert page and all(isinstance(t, float) for t in page), f"the page failed to load: {page}"
+    assert max(page) < PAGE_BOUND, f"the page took {max(page):.1f} s under load"
+    assert max(probes["load_model"]) < LOAD_MODEL_BOUND, probes["load_model"]
+    predict: Answer = probes["predict"]
+    assert predict.error is None, repr(predict.error)
+    assert predict.outputs[2]["decision"] == "espresso"
+    assert predict.seconds < PREDICT_BOUND
+    print(
+        f"\nunder load: page max {max(page):.2f} s over {len(page)} loads; /load_model "
+        f"{', '.join(f'{t:.2f}' for t in probes['load_model'])} s; /predict queued mid-load {predict.seconds:.1f} s"
+    )
+
+
+def test_no_handler_crashed_under_load(load_server: tuple[str, Path], under_load: dict[str, Any]) -> None:
+    crashes = unexpected_server_errors(load_server[1].read_text(errors="replace"))
+    assert not crashes, crashes
+
+
+# ---------------------------------------------------------------------------------------------- a flooded queue
+
+QUEUE_SIZE = 1
+# Valid through the API (every value within its slider) and minutes long on one CPU thread: 55 x 55 windows.
+SLOW_JOB = _job("occlusion", COFFEE, window=8, stride=4, mode="dense")
+
+
+def test_a_full_queue_answers_the_overflow_with_a_clear_busy_message(tmp_path: Path) -> None:
+    env = {"XAI_QUEUE_SIZE": str(QUEUE_SIZE), "XAI_GPU_CONCURRENCY": "1"}
+    with running_app(env=env, log_path=tmp_path / "app.log") as url:
+        client = Client(url, verbose=False)
+        running = client.submit(*SLOW_JOB.args(), api_name="/occlusion")
+        _wait_for(lambda: running.status().code == Status.PROCESSING, "the first slow job to start")
+        waiting = client.submit(*SLOW_JOB.args(), api_name="/occlusion")
+        _wait_for(lambda: waiting.status().code in (Status.IN_QUEUE, Status.QUEUE_FULL), "the second job to queue")
+        assert waiting.status().code == Status.IN_QUEUE, "a one-job queue must take the second job"
+
+        overflow = []
+        for job in (_job("predict", COFFEE), _job("gradcam", CHELSEA), SLOW_JOB):
+            start = time.perf_counter()
+            with pytest.raises(QueueError) as info:
+                call(client, job.endpoint, job.args(), timeout=30)
+            overflow.append((time.perf_counter() - start, str(info.value)))
+        for seconds, message in overflow:
+            assert "queue is full" in message.lower() and "try again" in message.lower(), message
+            assert seconds < 10, f"the overflow waited {seconds:.1f} s for its refusal"
+
+        # What the browser's client gets: HTTP 503 (its front end then shows "This application is currently busy.
+        # Please try again."), with Gradio's detail.
+        status, detail = _raw_join(url, "predict")
+        assert status == 503, (status, detail)
+        assert f"Max size is {QUEUE_SIZE}" in detail and "Queue is full" in detail, detail
+        print(
+            f"\noverflow refused in {max(s for s, _ in overflow):.2f} s at most: {overflow[0][1]!r}; "
+            f"HTTP {status} {detail!r}"
+        )
+        running.cancel()
+        waiting.cancel()
+
+
+def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.1)
+
+
+def _raw_join(url: str, api_name: str) -> tuple[int, str]:
+    """POST straight to Gradio's queue (as the JS client does) and return the HTTP status and the error detail."""
+    with urllib.request.urlopen(f"{url}config", timeout=10) as resp:
+        config = json.load(resp)
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+    body = json.dumps(
+        {
+            "data": [None, "default", ""],
+            "fn_index": fn_index,
+            "session_hash": "loadtest",
+            "event_data": None,
+            "trigger_id": None,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{url}gradio_api/queue/join", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read().decode()).get("detail", "")
+
+
+# ------------------------------------------------------------------------------------------------------- leaks
+
+
+def _hooks(model: torch.nn.Module) -> list[str]:
+    """Every forward/backward hook left on the model's modules, its parameters, or globally."""
+    found = []
+    for name, module in model.named_modules():
+        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            if getattr(module, attr, None):
+                found.append(f"{name or '<root>'}.{attr}")
+    for name, param in model.named_parameters():
+        if getattr(param, "_backward_hooks", None):
+            found.append(f"{name}._backward_hooks")
+    hooks = torch.nn.modules.module
+    for attr in (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    ):
+        if getattr(hooks, attr, None):
+            found.append(f"torch.nn.modules.module.{attr}")
+    return found
+
+
+def _rss_mb() -> float:
+    gc.collect()
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the .npy files the handlers write land here
+    photos = []
+    for source in (COFFEE, CHELSEA):
+        small = tmp_path / f"{source.stem}_small.png"
+        with Image.open(source) as image:
+            image.thumbnail((96, 96))
+            image.save(small)
+        photos.append(str(small))
+    model = app._model("default", "").model
+    was_training = model.training
+
+    def explain(i: int) -> None:
+        photo = photos[i % 2]
+        kind = i % 25
+        if kind in (5, 15):
+            app.on_occlusion(photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense")
+        elif kind == 10:
+            app.on_integrated_gradients(photo, "default", "", "top-1", "raises", 2, "black", 0)
+        else:  # Grad-CAM, the cheapest method, with targets by name, index and top-1, both directions
+            target = ("top-1", "espresso", "281", "cup")[kind % 4]
+            app.on_gradcam(photo, "default", "", target, ("raises", "lowers")[kind % 2], "")
+
+    def counterfactual() -> None:
+        # Its own optimisation, with gradients on the pixels and a Grad-CAM mask: it too must leave nothing behind.
+        app.on_counterfactual(photos[0], "default", "", "any other class", 1.0, 0.25, 0.1, 2, 0.5, 0, 0.6)
+
+    # Warm-up: allocator pools, the prepare cache and the counterfactual's batch buffers reach their working size.
+    counterfactual()
+    for i in range(LEAK_WARMUP):
+        explain(i)
+    rss_before = _rss_mb()
+    start = time.perf_counter()
+    for i in range(LEAK_CALLS):
+        explain(i)
+        if i % 100 == 0:
+            assert not _hooks(model), f"after call {i}: {_hooks(model)}"
+    seconds = time.perf_counter() - start
+    rss_after = _rss_mb()
+    counterfactual()
+
+    assert not _hooks(model)
+    assert not [name for name, p in model.named_parameters() if p.requires_grad], "parameters require grad"
+    assert all(p.grad is None for p in model.parameters()), "gradients were accumulated on the weights"
+    assert model.training == was_training is False
+    assert torch.is_grad_enabled(), "grad mode was left off"
+    growth = rss_after - rss_before
+    temp_files = sum(f.stat().st_size for f in tmp_path.rglob("*.npy")) / 2**20
+    print(
+        f"\n{LEAK_CALLS} explanations in {seconds:.1f} s ({1000 * seconds / LEAK_CALLS:.0f} ms each): RSS "
+        f"{rss_before:.0f} -> {rss_after:.0f} MB ({growth:+.1f} MB); .npy files left in the temp dir: "
+        f"{temp_files:.0f} MB"
+    )
+    assert growth < RSS_BOUND_MB, f"RSS grew {growth:.1f} MB over {LEAK_CALLS} explanations"
