@@ -82,7 +82,7 @@ def explain(
         return fn(images)
 
     attr_sum = torch.zeros_like(image)
-    deltas = []
+    deltas, gaps = [], []
     with torch.enable_grad():
         ig = IntegratedGradients(counted)
         for i in range(0, copies, chunk):
@@ -96,18 +96,19 @@ def explain(
                 return_convergence_delta=True,
             )
             attr_sum += attr.detach().sum(0, keepdim=True)
-            deltas.append(delta.detach())
-    delta = torch.cat(deltas).double().cpu()
+            deltas.append(delta.detach().double())
+            # captum's delta = sum(attr) - (F(x) - F(baseline)), so the gap comes back without another forward pass.
+            gaps.append(attr.detach().double().sum((1, 2, 3)) - deltas[-1])
     with torch.no_grad():
-        ends = torch.cat([fn(inputs[i : i + size]) for i in range(0, copies, size)] + [fn(ref)]).double().cpu()
-    gaps = ends[:-1] - ends[-1]
-    relative = torch.where(gaps == 0, math.inf, delta.abs() / gaps.abs())  # no gap: nothing to attribute
+        baseline_score = float(fn(ref)[0])
+    delta, gap = torch.cat(deltas).cpu(), torch.cat(gaps).cpu()
+    relative = torch.where(gap == 0, math.inf, delta.abs() / gap.abs())  # no gap: nothing to attribute
     worst = int(relative.argmax())
     rel = float(relative[worst])
     extras: dict[str, Any] = {
         "delta": float(delta[worst]),
         "relative_delta": rel if math.isfinite(rel) else None,
-        "baseline_score": float(ends[-1] * target.sign),
+        "baseline_score": baseline_score * target.sign,
         "internal_batch_size": size,
     }
     notes = []

@@ -111,3 +111,14 @@ def test_cpu_batches_follow_the_measured_time_per_sample(model):
 def test_cpu_batches_with_gradients_stay_within_the_available_memory(model):
     huge = Probe(torch.zeros(1, 2), 1e-6, 1 << 50)
     assert batch_size(model, huge, total=1000, grad=True) == 1
+
+
+def test_cuda_batches_fill_half_the_free_memory_at_the_probed_cost_per_sample(model, monkeypatch):
+    import dataclasses
+
+    on_cuda = dataclasses.replace(model, device=torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 << 30, 80 << 30))
+    measured = Probe(torch.zeros(1, 2), 0.01, 100 << 20)
+    assert batch_size(on_cuda, measured, total=1000) == 51  # 5 GiB / 100 MiB
+    assert batch_size(on_cuda, measured, total=1000, grad=True) == 25  # backward doubles the cost
+    assert batch_size(on_cuda, measured, total=20) == 20
