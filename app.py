@@ -14,6 +14,7 @@ import argparse
 import functools
 import json
 import logging
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +86,21 @@ def user_errors(fn: F) -> F:
 
 def _model(model_id: str | None, revision: str | None) -> xai.LoadedModel:
     return xai.load_model(pipeline.resolve_source(model_id, revision, DEFAULT_SOURCE))
+
+
+def _number(value: Any, name: str, *, integer: bool = False) -> Any:
+    """A finite number from a UI/API field, or an OptionError that names the field (no bare int()/float() crash)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise xai.OptionError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise xai.OptionError(f"{name} must be a finite number, got {value!r}")
+    if integer:
+        if number != int(number):
+            raise xai.OptionError(f"{name} must be a whole number, got {value!r}")
+        return int(number)
+    return number
 
 
 def _require_image(image: Any) -> Any:
@@ -160,11 +176,14 @@ def _explain_duration(
     options: dict[str, Any],
     progress: Any = None,
 ) -> int:
-    """ZeroGPU duration estimate from the job's size (seconds)."""
+    """ZeroGPU duration estimate from the job's size (seconds): windows for occlusion, gradient passes for IG."""
     if method == "occlusion":
-        return 20 + int(options.get("stride", 8) < 8) * 40
+        window, stride = max(1, int(options.get("window") or 32)), max(1, int(options.get("stride") or 16))
+        windows = (max(0, 224 - window) // stride + 1) ** 2  # at the usual 224 px input
+        return 15 + windows // 20
     if method == "integrated_gradients":
-        return 15 + int(options.get("n_steps", 32)) // 8 * max(1, int(options.get("smooth_samples", 0)))
+        passes = int(options.get("n_steps") or 32) * max(1, int(options.get("smooth_samples") or 0))
+        return 15 + passes // 16
     return 20
 
 
@@ -275,7 +294,12 @@ def on_occlusion(
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[np.ndarray, str, dict[str, Any]]:
     """Occlusion sensitivity: how much the target drops when each window is hidden."""
-    options = {"window": int(window), "stride": int(stride), "baselines": baselines, "mode": mode}
+    options = {
+        "window": _number(window, "window", integer=True),
+        "stride": _number(stride, "stride", integer=True),
+        "baselines": baselines,
+        "mode": mode,
+    }
     return _run("occlusion", image, model_id, revision, target, direction, options, progress)
 
 
@@ -292,7 +316,11 @@ def on_integrated_gradients(
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[np.ndarray, str, dict[str, Any]]:
     """Integrated gradients from a baseline, with the completeness delta reported."""
-    options = {"n_steps": int(n_steps), "baselines": baselines, "smooth_samples": int(smooth_samples)}
+    options = {
+        "n_steps": _number(n_steps, "n_steps", integer=True),
+        "baselines": baselines,
+        "smooth_samples": _number(smooth_samples, "smooth_samples", integer=True),
+    }
     return _run("integrated_gradients", image, model_id, revision, target, direction, options, progress)
 
 
@@ -344,7 +372,14 @@ def on_counterfactual(
 ) -> tuple[Any, ...]:
     """Counterfactual: the smallest, smoothest change that moves the prediction to the goal."""
     loaded = _model(model_id, revision)
-    options = {"l2": float(l2), "l1": float(l1), "tv": float(tv), "max_steps": int(max_steps), "seed": int(seed)}
+    options = {
+        "l2": _number(l2, "l2"),
+        "l1": _number(l1, "l1"),
+        "tv": _number(tv, "tv"),
+        "max_steps": _number(max_steps, "max_steps", integer=True),
+        "seed": _number(seed, "seed", integer=True),
+    }
+    mask_threshold = _number(mask_threshold, "mask threshold")
     view, result = _gpu_counterfactual(
         model_id, revision, _require_image(image), goal, options, float(mask_threshold), _progress(progress)
     )
@@ -381,7 +416,7 @@ def on_counterfactual(
 def _masked(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None:
     if not state:
         return None
-    return render.masked_by_change(state["rgb"], state["delta"], state["crop_box"], float(threshold))
+    return render.masked_by_change(state["rgb"], state["delta"], state["crop_box"], _number(threshold, "threshold"))
 
 
 @user_errors
@@ -454,8 +489,13 @@ def build_demo() -> gr.Blocks:
                     occlusion_outputs = _explanation_panel()
                 with gr.Tab("Integrated gradients"):
                     with gr.Row():
-                        n_steps = gr.Slider(4, 256, value=32, step=4, label="n_steps")
-                        ig_baseline = gr.Radio(["black", "blur", "noise"], value="black", label="Baseline")
+                        n_steps = gr.Slider(4, 256, value=64, step=4, label="n_steps")
+                        ig_baseline = gr.Radio(
+                            ["blur", "black", "noise"],
+                            value="blur",
+                            label="Baseline",
+                            info="blur converges fastest (completeness delta)",
+                        )
                         smooth = gr.Slider(0, 16, value=0, step=1, label="SmoothGrad samples (0 = off)")
                     ig_btn = gr.Button("Explain with integrated gradients", variant="primary")
                     ig_outputs = _explanation_panel()
