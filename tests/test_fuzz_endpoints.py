@@ -338,22 +338,9 @@ ODD_NUMBERS = {  # case: (handler, its options after (image, model_id, revision)
     "cf-seed-none": ("on_counterfactual", _CF, 6, None),
     "threshold-nan": ("on_change_threshold", None, 1, NAN),
 }
-# Crashes found by this file and reported to the lead (app.py converts with int()/float() before validating):
-# each flips to XPASS, and so fails (strict), once fixed; then drop it from this set.
-KNOWN_CRASHES = {
-    "occlusion-window-nan",
-    "occlusion-window-inf",
-    "occlusion-stride--inf",
-    "occlusion-window-none",
-    "ig-n_steps-nan",
-    "ig-n_steps-inf",
-    "ig-smooth_samples-none",
-    "cf-l1-none",
-    "cf-max_steps-nan",
-    "cf-max_steps-inf",
-    "cf-seed-nan",
-    "cf-seed-none",
-}
+# Crashes this file found (app.py converted with int()/float() before validating) are fixed: app._number refuses
+# None, NaN and inf with a message naming the field. A new crash goes here as a strict xfail until fixed.
+KNOWN_CRASHES: set[str] = set()
 
 
 @pytest.mark.parametrize(
