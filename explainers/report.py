@@ -159,12 +159,20 @@ def _where(receipt: Mapping[str, Any]) -> str:
     ev = receipt["evidence"]
     if ev["positive_share"] == 0:
         return "The map shows nothing that supports the target: every area counts against it or not at all."
-    area = f"half of the supporting evidence lies in about {_percent(ev['area_half'])} of the image"
-    if ev["main_share"] <= SPREAD:
-        text = f"The evidence is spread out: no part of the picture holds more than a quarter of it; {area}."
+    area = f"half of it lies in about {_percent(ev['area_half'])} of the image"
+    share = _percent(ev["main_share"])
+    if ev["main_share"] >= 0.5:
+        text = f"Most of the supporting evidence ({share}) is in the **{ev['main']}**; {area}."
+    elif ev["main_share"] > SPREAD:
+        text = f"The largest share of the supporting evidence ({share}) is in the **{ev['main']}**; {area}."
+    elif ev["area_half"] <= SPREAD:
+        text = (
+            f"The supporting evidence is concentrated around the **{ev['peak']}** but crosses into neighbouring "
+            f"regions (none holds more than {share} of it); {area}."
+        )
     else:
-        text = f"Most of the evidence is in the **{ev['main']}** ({_percent(ev['main_share'])} of it); {area}."
-    if ev["peak"] != ev["main"]:
+        text = f"The supporting evidence is spread out: no ninth of the picture holds more than {share} of it; {area}."
+    if ev["peak"] != ev["main"] and ev["main_share"] > SPREAD:
         text += f" The single strongest spot is in the {ev['peak']}."
     if ev["positive_share"] < 0.6:
         text += (

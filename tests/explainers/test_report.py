@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import numpy as np
 import pytest
@@ -20,10 +21,10 @@ torch.set_num_threads(1)
 SIZE = 90  # divisible by 3: each named region is a 30 x 30 block
 
 
-def _blob(row: int, col: int, *, size: int = SIZE, radius: float = 6.0) -> np.ndarray:
+def _blob(row: float, col: float, *, size: int = SIZE, radius: float = 6.0) -> np.ndarray:
     """A map whose positive evidence is a round blob centred in region (row, col) of the 3 x 3 grid."""
     y, x = np.mgrid[:size, :size]
-    cy, cx = (row + 0.5) * size / 3, (col + 0.5) * size / 3
+    cy, cx = (row + 0.5) * size / 3 - 0.5, (col + 0.5) * size / 3 - 0.5
     return np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * radius**2)).astype(np.float32)
 
 
@@ -137,7 +138,7 @@ def test_regression_reports_the_value_with_units_and_no_probability():
 def test_the_region_phrase_names_where_the_map_peaks(row, col):
     text = report(_receipt(heatmap=_blob(row, col)))
     name = REGIONS[row][col]
-    assert f"Most of the evidence is in the **{name}**" in text
+    assert re.search(rf"Most of the supporting evidence \(9\d%\) is in the \*\*{name}\*\*;", text)
     assert "strongest spot" not in text  # the peak is in the same region
 
 
@@ -147,15 +148,26 @@ def test_the_area_holding_half_the_evidence_is_measured():
     ev = evidence(heatmap)
     assert ev["main"] == "centre-left" and ev["main_share"] == 1.0
     assert ev["area_half"] == pytest.approx(1 / 18, abs=1 / SIZE**2)
-    assert "**centre-left** (100% of it); half of the supporting evidence lies in about 6% of the image" in report(
-        _receipt(heatmap=heatmap)
-    )
+    text = report(_receipt(heatmap=heatmap))
+    assert "Most of the supporting evidence (100%) is in the **centre-left**; half of it lies in about 6% of" in text
 
 
 def test_evidence_spread_over_the_picture_is_called_spread_out():
     text = report(_receipt(heatmap=np.ones((SIZE, SIZE), np.float32)))
-    assert "The evidence is spread out" in text
+    assert "The supporting evidence is spread out: no ninth of the picture holds more than 11% of it" in text
     assert "about 50% of the image" in text
+
+
+def test_evidence_between_regions_is_placed_by_its_peak():
+    text = report(_receipt(heatmap=_blob(0.5, 0.5, radius=10.0)))  # centred where four regions meet
+    assert "The supporting evidence is concentrated around the **top-left** but crosses into neighbouring" in text
+    assert "(none holds more than 25% of it)" in text
+
+
+def test_a_share_below_half_is_the_largest_not_most():
+    heatmap = _blob(0, 0) + 0.8 * _blob(2, 2) + 0.5 * _blob(0, 2)
+    text = report(_receipt(heatmap=heatmap))
+    assert "The largest share of the supporting evidence (43%) is in the **top-left**" in text
 
 
 def test_a_map_without_positive_evidence_says_so():
