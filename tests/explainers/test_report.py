@@ -274,3 +274,16 @@ def test_a_report_from_a_real_receipt():
     assert text.startswith("### Prediction\n")
     assert "bottom-right" in text  # the planted quadrant 3
     assert f"`{loaded.weights_sha256[:12]}`" in text
+
+
+def test_multilabel_reports_the_labels_and_the_explained_labels_band():
+    made = _receipt()
+    task = TaskInfo("multilabel", ("rose", "tulip"), thresholds=(0.5, 0.5), abstain=0.25)
+    made["prediction"] = decide(task, np.array([2.0, -3.0])).to_dict()  # rose 88%, tulip 5%
+    text = report(made)
+    assert (
+        "The model's labels: **rose**. It reads **rose** as present (88%): fairly confident; check the runner-up"
+        in text
+    )
+    made["target"] = {"name": "tulip", "index": 1, "kind": "multilabel", "direction": "raises"}
+    assert "It reads **tulip** as absent (5%): confident;" in report(made)
