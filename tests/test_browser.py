@@ -1,0 +1,217 @@
+"""End to end in Debian's chromium (Playwright): upload a photo, run every tab, and check the page shows what the API
+returns for the same request: the top class and its probability, each method's score, the same raw .npy map.
+
+Screenshots of every tab land in artifacts/screenshots/ (gitignored) for a human look.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from helpers_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, COFFEE, call, unexpected_server_errors
+from servers import running_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
+WAIT_MS = 120_000  # the longest a tab may take to show its result (they take 0.3-3 s here)
+VIEWPORT = {"width": 1400, "height": 1000}
+
+# Sliders moved away from their defaults before running a tab (fewer IG steps keep the test fast); the API call then
+# gets the same values.
+UI_SETTINGS = {"Integrated gradients": {"n_steps": 8}}
+# tab -> (its button, the API endpoint, the key its JSON panel always shows)
+TABS = {
+    "Grad-CAM": ("Explain with Grad-CAM", "gradcam", "method"),
+    "Occlusion": ("Explain with occlusion", "occlusion", "method"),
+    "Integrated gradients": ("Explain with integrated gradients", "integrated_gradients", "method"),
+    "Counterfactual": ("Find a counterfactual", "counterfactual", "request"),
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("browser") / "app.log"
+    with running_app(log_path=log) as url:
+        yield url, log
+
+
+@pytest.fixture(scope="module")
+def client(server: tuple[str, Path]) -> Client:
+    return Client(server[0], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}; `bash scripts/test.sh` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _open(browser: Any, url: str, upload: Path) -> Any:
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(30_000)  # finding an element; results have their own, longer wait
+    page.goto(url)
+    page.get_by_role("button", name="Predict", exact=True).wait_for()
+    # The image component's own file input (the only one on the page: every other file component is an output).
+    page.locator("input[type=file]").first.set_input_files(str(upload))
+    # The upload is done when the component previews the file the server now holds.
+    page.locator("img[src*='gradio_api/file=']").first.wait_for()
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, server: tuple[str, Path]) -> Iterator[Any]:
+    """One page for the tab tests, which run in order on the same upload, as a user would click through them."""
+    page = _open(browser, server[0], COFFEE)
+    yield page
+    page.close()
+
+
+def _screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _visible_panel(page: Any) -> Any:
+    return page.get_by_role("tabpanel").filter(visible=True)
+
+
+def _json_number(panel: Any, key: str) -> float:
+    """A top-level number from the JSON panel, as the page renders it."""
+    text = "\n".join(line.replace("\n", "") for line in panel.locator("div.line > span.content").all_inner_texts())
+    found = re.search(rf'"{key}":(-?[0-9.eE+-]+)', text)
+    assert found, f"no {key!r} number in the JSON panel:\n{text[:2000]}"
+    return float(found.group(1))
+
+
+def _json_text(panel: Any) -> str:
+    return "\n".join(line.replace("\n", "") for line in panel.locator("div.line > span.content").all_inner_texts())
+
+
+def _wait_for_result(page: Any, key: str) -> None:
+    """The visible tab shows a decoded picture and a JSON panel with key."""
+    page.wait_for_function(
+        """key => {
+            const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
+            return panel && [...panel.querySelectorAll('img')].some(i => i.src && i.complete && i.naturalWidth > 0)
+                && panel.innerText.includes('"' + key + '"');
+        }""",
+        arg=key,
+        timeout=WAIT_MS,
+    )
+
+
+def _api_options(client: Client, endpoint: str, **changed: Any) -> list[Any]:
+    """The endpoint's parameters after (image, model_id, revision): the UI's initial values, or the changed ones."""
+    parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"][f"/{endpoint}"]
+    options = {p["parameter_name"]: p["parameter_default"] for p in parameters["parameters"][3:]}
+    assert set(changed) <= set(options), (changed, options)
+    return list({**options, **changed}.values())
+
+
+def _npy_from_page(page: Any, panel: Any) -> np.ndarray:
+    link = panel.locator("a[href*='.npy']").first
+    response = page.request.get(link.get_attribute("href"))
+    assert response.ok, response.status
+    return np.load(io.BytesIO(response.body()))
+
+
+def test_prediction_tab_shows_the_apis_top_class_and_probability(page: Any, client: Client) -> None:
+    page.get_by_role("tab", name="Prediction").click()
+    page.get_by_role("button", name="Predict", exact=True).click()
+    heading = page.locator("[data-testid=label-output-value]")
+    heading.wait_for()
+    page.wait_for_function("() => document.querySelector('[data-testid=label-output-value]').innerText.trim() !== ''")
+    _, _, result = call(client, "predict", [handle_file(str(COFFEE)), "default", ""])
+    top = result["top"][0]
+    assert heading.inner_text().strip() == result["decision"] == top["name"]
+    first = page.locator("button.confidence-set").first
+    assert first.locator("dt").inner_text().strip() == top["name"]
+    assert first.locator("dd").inner_text().strip() == f"{round(100 * top['probability'])}%"
+    panel = _visible_panel(page)
+    assert abs(_json_number(panel, "probability") - top["probability"]) < 1e-9
+    _screenshot(page, "prediction")
+
+
+@pytest.mark.parametrize("tab", list(TABS))
+def test_each_tab_shows_its_picture_and_the_apis_numbers(page: Any, client: Client, tab: str) -> None:
+    button, endpoint, key = TABS[tab]
+    page.get_by_role("tab", name=tab).click()
+    panel = _visible_panel(page)
+    settings = UI_SETTINGS.get(tab, {})
+    for name, value in settings.items():
+        box = panel.get_by_label(f"number input for {name}")
+        box.fill(str(value))
+        box.press("Enter")
+    panel.get_by_role("button", name=button).click()
+    _wait_for_result(page, key)
+    shot = _screenshot(page, tab)
+
+    for img in panel.locator("img").all():
+        assert (img.get_attribute("src") or "").strip(), f"{tab}: an output picture has no src"
+    api = call(client, endpoint, [handle_file(str(COFFEE)), "default", "", *_api_options(client, endpoint, **settings)])
+    if endpoint == "counterfactual":
+        _, npy, result = api[:3]
+        assert _json_text(panel).count(f'"request":"{result["request"]}"') == 1
+        assert _json_number(panel, "l2") == pytest.approx(result["metrics"]["l2"], rel=1e-5)
+        _check_live_threshold(page, panel)
+    else:
+        _, npy, result = api
+        assert f'"method":"{endpoint}"' in _json_text(panel)
+        assert _json_number(panel, "score") == pytest.approx(result["score"], rel=1e-6), shot
+        assert f'"name":"{result["target"]["name"]}"' in _json_text(panel)
+    shown = _npy_from_page(page, panel)
+    expected = np.load(npy)
+    assert shown.shape == expected.shape
+    np.testing.assert_allclose(shown, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+
+
+def _check_live_threshold(page: Any, panel: Any) -> None:
+    """Moving the change threshold re-masks "Where it changed" in place (a private event, no queue)."""
+    label = page.get_by_test_id("block-label").filter(has_text="Where it changed")
+    masked = panel.locator("div.block", has=label).locator("img")
+    before = masked.get_attribute("src")
+    box = panel.get_by_label("number input for Change threshold")
+    box.fill("0.1")
+    box.press("Enter")
+    page.wait_for_function(
+        "([el, old]) => el.src && el.src !== old && el.complete && el.naturalWidth > 0",
+        arg=[masked.element_handle(), before],
+        timeout=WAIT_MS,
+    )
+
+
+def test_a_corrupt_upload_shows_our_message_in_the_page(browser: Any, server: tuple[str, Path], tmp_path: Path) -> None:
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("These are my notes about the cat picture, not the picture itself.\n" * 20)
+    page = _open(browser, server[0], fake)
+    try:
+        page.get_by_role("button", name="Predict", exact=True).click()
+        toast = page.locator("[data-testid=toast-text]").first
+        toast.wait_for()
+        message = toast.inner_text().strip()
+        _screenshot(page, "corrupt_upload")
+    finally:
+        page.close()
+    assert message.lower() not in ("error", "")
+    assert "not an image" in message and "text" in message, message
+
+
+def test_the_browser_session_crashed_no_handler(server: tuple[str, Path], page: Any) -> None:
+    crashes = unexpected_server_errors(server[1].read_text(errors="replace"))
+    assert not crashes, crashes
