@@ -22,10 +22,11 @@ from typing import Any, NamedTuple, TypeVar
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 import explainers as xai
 from explainers import counterfactual as cf_defaults
-from explainers import pipeline, render
+from explainers import pipeline, receipt, render, report
 from explainers.layers import candidate_layers
 
 log = logging.getLogger("app")
@@ -37,6 +38,12 @@ GPU_CONCURRENCY = int(os.environ.get("XAI_GPU_CONCURRENCY", "1"))
 QUEUE_SIZE = int(os.environ.get("XAI_QUEUE_SIZE", "32"))
 CHEAP_CONCURRENCY = int(os.environ.get("XAI_CHEAP_CONCURRENCY", "4"))
 DIRECTIONS = ["raises", "lowers"]
+BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+METHODS = ["gradcam", "occlusion", "integrated_gradients"]
+COMPARE_CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
+METHOD_LABELS = {"gradcam": "Grad-CAM", "occlusion": "Occlusion", "integrated_gradients": "Integrated gradients"}
+# Deletion/insertion steps of the scorecard shown with every map (fewer = faster; 16 is the library default).
+QUALITY_STEPS = int(os.environ.get("XAI_QUALITY_STEPS", str(pipeline.QUALITY_STEPS)))
 TOP1 = "top-1"
 DEFAULT_SOURCE = xai.parse_source(os.environ.get("XAI_MODEL"), allow_local=True)
 
@@ -192,60 +199,55 @@ def _gpu_explain(
     model_id: str,
     revision: str,
     image: Any,
-    method: str,
+    methods: list[str],
     target: str,
     direction: str,
-    options: dict[str, Any],
+    options: dict[str, dict[str, Any]],
     progress: Any = None,
-) -> tuple[View, xai.Explanation]:
-    """Runs where the GPU is; returns only CPU arrays (ZeroGPU pickles results back)."""
+) -> tuple[View, list[pipeline.Scored]]:
+    """Runs where the GPU is: the maps, their scorecards and receipts; returns only CPU arrays (ZeroGPU pickles)."""
     loaded = _model(model_id, revision)
     prepared, prediction = pipeline.prepare(loaded, image)
-    target_spec = None if target in (None, "", TOP1) else target
-    explanation = pipeline.explain(
+    scored = pipeline.explain_scored(
         loaded,
         prepared,
         prediction,
-        method,
-        target=target_spec,
+        methods,
+        target=None if target in (None, "", TOP1) else target,
         direction=direction,
         options=options,
+        quality_steps=QUALITY_STEPS,
         progress=progress,
     )
-    return View(prepared.rgb, prepared.crop_box, prepared.sha256), explanation
+    return View(prepared.rgb, prepared.crop_box, prepared.sha256), scored
 
 
-def _explanation_outputs(
-    loaded: xai.LoadedModel, prepared: View, explanation: xai.Explanation
-) -> tuple[np.ndarray, str, dict[str, Any]]:
+def _picture(loaded: xai.LoadedModel, view: View, explanation: xai.Explanation, scale: float | None = None) -> Any:
     picture = render.overlay(
-        prepared.rgb,
+        view.rgb,
         explanation.heatmap,
-        prepared.crop_box,
+        view.crop_box,
+        scale=scale,
         signed=True,
         label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})",
     )
     box = explanation.extras.get("critical_box")
     if box is not None:
-        picture = render.mark_box(picture, tuple(box), prepared.crop_box, model_hw=loaded.input_size)
-    result = {
-        "method": explanation.method,
-        "target": {
-            "name": explanation.target.name,
-            "index": explanation.target.index,
-            "direction": explanation.target.direction,
-        },
-        "score": explanation.score,
-        "options": explanation.options,
-        "timings": explanation.timings,
-        "notes": list(explanation.notes),
-        "extras": explanation.extras,
-        "model_id": loaded.model_id,
-        "revision": loaded.revision,
-        "weights_sha256": loaded.weights_sha256,
-        "image_sha256": prepared.sha256,
-    }
-    return picture, _save_npy(explanation.heatmap, explanation.method), json.loads(json.dumps(result, default=str))
+        picture = render.mark_box(picture, tuple(box), view.crop_box, model_hw=loaded.input_size)
+    return picture
+
+
+def _badge(scored: pipeline.Scored) -> str:
+    card = scored.scorecard
+    lines = [f"{BADGE_ICONS.get(card.badge, '')} **{card.badge.upper()}** · {card.reason}"]
+    lines += [f"- {note}" for note in (*scored.explanation.notes, *card.notes)]
+    return "\n".join(lines)
+
+
+def _save_receipt(receipts: list[dict[str, Any]] | dict[str, Any], stem: str) -> str:
+    path = Path(tempfile.mkdtemp(prefix="xai-")) / f"receipt-{stem}.json"
+    path.write_text(json.dumps(receipts, indent=2, default=str))
+    return str(path)
 
 
 def _run(
@@ -257,12 +259,20 @@ def _run(
     direction: str,
     options: dict[str, Any],
     progress: gr.Progress | None,
-) -> tuple[np.ndarray, str, dict[str, Any]]:
+) -> tuple[Any, ...]:
     loaded = _model(model_id, revision)  # outside the GPU function: loads once, then from memory
-    view, explanation = _gpu_explain(
-        model_id, revision, _require_image(image), method, target, direction, options, _progress(progress)
+    view, (scored,) = _gpu_explain(
+        model_id, revision, _require_image(image), [method], target, direction, {method: options}, _progress(progress)
     )
-    return _explanation_outputs(loaded, view, explanation)
+    rec = json.loads(json.dumps(scored.receipt, default=str))
+    return (
+        _picture(loaded, view, scored.explanation),
+        _badge(scored),
+        report.report(rec),
+        _save_npy(scored.explanation.heatmap, method),
+        _save_receipt(rec, f"{method}-{view.sha256[:8]}"),
+        rec,
+    )
 
 
 @user_errors
@@ -274,7 +284,7 @@ def on_gradcam(
     direction: str,
     layer: str,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[np.ndarray, str, dict[str, Any]]:
+) -> tuple[Any, ...]:
     """Grad-CAM on the model's final feature map (or a chosen stage)."""
     options = {"layer": layer or None}
     return _run("gradcam", image, model_id, revision, target, direction, options, progress)
@@ -292,7 +302,7 @@ def on_occlusion(
     baselines: str,
     mode: str,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[np.ndarray, str, dict[str, Any]]:
+) -> tuple[Any, ...]:
     """Occlusion sensitivity: how much the target drops when each window is hidden."""
     options = {
         "window": _number(window, "window", integer=True),
@@ -314,7 +324,7 @@ def on_integrated_gradients(
     baselines: str,
     smooth_samples: float,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[np.ndarray, str, dict[str, Any]]:
+) -> tuple[Any, ...]:
     """Integrated gradients from a baseline, with the completeness delta reported."""
     options = {
         "n_steps": _number(n_steps, "n_steps", integer=True),
@@ -322,6 +332,107 @@ def on_integrated_gradients(
         "smooth_samples": _number(smooth_samples, "smooth_samples", integer=True),
     }
     return _run("integrated_gradients", image, model_id, revision, target, direction, options, progress)
+
+
+COMPARE_OPTIONS: dict[str, dict[str, Any]] = {
+    "occlusion": {"mode": "auto"},
+    "integrated_gradients": {"n_steps": 64, "baselines": "blur"},
+}
+
+
+@user_errors
+def on_compare(
+    image: Any,
+    model_id: str,
+    revision: str,
+    target: str,
+    direction: str,
+    methods: list[str],
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """Run several methods for one target: side by side on one colour scale, scorecards with their agreement."""
+    loaded = _model(model_id, revision)
+    chosen = [m for m in METHODS if m in (methods or [])]
+    options = {m: COMPARE_OPTIONS.get(m, {}) for m in chosen}
+    view, scored = _gpu_explain(
+        model_id, revision, _require_image(image), chosen, target, direction, options, _progress(progress)
+    )
+    # Methods speak different units (logit drop per window, per-pixel attribution, channel-weighted activation) and
+    # resolutions, so each map is put in one unit first: evidence density on a 16 x 16 grid, 1 = spread evenly.
+    densities = [
+        s.explanation.with_updates(heatmap=_density(s.explanation.heatmap), method=f"{s.explanation.method} density")
+        for s in scored
+    ]
+    scale = render.shared_scale([d.heatmap for d in densities])
+    panels = [_picture(loaded, view, d, scale=scale) for d in densities]
+    picture = render.side_by_side(panels, [f"{METHOD_LABELS[s.explanation.method]}" for s in scored])
+    receipts = [json.loads(json.dumps(s.receipt, default=str)) for s in scored]
+    cards = "\n\n".join(f"**{METHOD_LABELS[s.explanation.method]}**: {_badge(s)}" for s in scored)
+    if len(scored) > 1:
+        header = "| | " + " | ".join(METHOD_LABELS[s.explanation.method] for s in scored) + " |"
+        rows = [header, "|---" * (len(scored) + 1) + "|"]
+        for s in scored:
+            cells = [
+                "1" if o is s else f"{s.scorecard.agreement.get(o.explanation.method, float('nan')):.2f}"
+                for o in scored
+            ]
+            rows.append(f"| {METHOD_LABELS[s.explanation.method]} | " + " | ".join(cells) + " |")
+        cards += "\n\n**Agreement** (rank correlation of where each map puts the evidence)\n\n" + "\n".join(rows)
+    text = report.report(receipts[0], others=receipts[1:])
+    return picture, cards, text, _save_receipt(receipts, f"compare-{view.sha256[:8]}"), receipts
+
+
+def _density(heatmap: np.ndarray, cells: int = COMPARE_CELLS) -> np.ndarray:
+    """Average the map over a cells x cells grid (the scorecard's resolution), then scale it so 1 = even spread."""
+    h, w = heatmap.shape
+    pooled = Image.fromarray(heatmap.astype(np.float32), mode="F").resize((cells, cells), Image.Resampling.BOX)
+    smooth = np.asarray(pooled.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    mass = float(np.abs(smooth).mean())
+    return smooth / mass if mass > 0 else smooth
+
+
+@spaces.GPU(duration=60)
+def _gpu_replay(receipt_data: dict[str, Any], image: Any) -> xai.Explanation:
+    return receipt.replay(receipt_data, image, loader=_model)
+
+
+@user_errors
+def on_replay(image: Any, receipt_file: Any, map_file: Any) -> tuple[Any, ...]:
+    """Replay: rerun the map a receipt describes on the same image, and check it against the map you kept."""
+    if not receipt_file:
+        raise xai.OptionError("no receipt was given: upload the receipt JSON a tab or endpoint returned")
+    try:
+        data = json.loads(Path(receipt_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise xai.OptionError(f"the receipt is not readable JSON ({exc}); upload the file the app wrote") from exc
+    if isinstance(data, list):  # a Compare receipt: replay its first map
+        data = data[0] if data else {}
+    if not isinstance(data, dict):
+        raise xai.OptionError("the receipt must be a JSON object (or the list a Compare run wrote)")
+    explanation = _gpu_replay(data, _require_image(image))
+    result: dict[str, Any] = {
+        "method": explanation.method,
+        "target": explanation.target.name,
+        "heatmap_sha256": receipt.heatmap_sha256(explanation.heatmap),
+        "bitwise_identical": receipt.heatmap_sha256(explanation.heatmap) == data.get("heatmap_sha256"),
+    }
+    if map_file:
+        kept = _load_map(map_file)
+        if kept.shape != explanation.heatmap.shape:
+            raise xai.OptionError(f"the kept map is {kept.shape}, the replayed one {explanation.heatmap.shape}")
+        result["reproduced"] = receipt.same_map(explanation.heatmap, kept)
+        result["max_abs_difference"] = float(np.abs(explanation.heatmap - kept).max())
+    return _save_npy(explanation.heatmap, f"replay-{explanation.method}"), result
+
+
+def _load_map(path: Any) -> np.ndarray:
+    try:
+        kept = np.load(str(path), allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise xai.OptionError(f"the kept map is not a .npy array ({exc}); upload the .npy the app returned") from exc
+    if kept.ndim != 2 or not np.issubdtype(kept.dtype, np.floating):
+        raise xai.OptionError(f"the kept map must be a 2-D float array, got {kept.dtype} {kept.shape}")
+    return kept.astype(np.float32)
 
 
 def _cf_duration(
@@ -387,8 +498,6 @@ def on_counterfactual(
         gr.Warning(result.message)
     folder = Path(tempfile.mkdtemp(prefix="xai-cf-"))
     cf_path = folder / "counterfactual.png"
-    from PIL import Image
-
     Image.fromarray(result.rgb).save(cf_path)
     summary = {
         "request": result.request,
@@ -524,6 +633,28 @@ def build_demo() -> gr.Blocks:
                     cf_npy = gr.File(label="Change (.npy, float32, model input size x 3)")
                     cf_json = gr.JSON(label="Result")
                     cf_state = gr.State()
+                with gr.Tab("Compare"):
+                    compare_methods = gr.CheckboxGroup(
+                        [(METHOD_LABELS[m], m) for m in METHODS], value=METHODS, label="Methods"
+                    )
+                    compare_btn = gr.Button("Compare on one colour scale", variant="primary")
+                    compare_image = gr.Image(label="Side by side", type="numpy", format="png", interactive=False)
+                    compare_cards = gr.Markdown()
+                    with gr.Accordion("Report", open=True):
+                        compare_report = gr.Markdown()
+                    compare_file = gr.File(label="Receipts (JSON)")
+                    compare_json = gr.JSON(label="Receipts", open=False)
+                with gr.Tab("Reproduce"):
+                    gr.Markdown(
+                        "Upload a receipt (and optionally the `.npy` map you kept) with the same image to "
+                        "rerun the explanation and check it reproduces."
+                    )
+                    with gr.Row():
+                        replay_receipt = gr.File(label="Receipt (.json)", file_types=[".json"], type="filepath")
+                        replay_map = gr.File(label="Kept map (.npy, optional)", file_types=[".npy"], type="filepath")
+                    replay_btn = gr.Button("Replay", variant="primary")
+                    replay_npy = gr.File(label="Replayed map (.npy)")
+                    replay_json = gr.JSON(label="Replay")
 
         common = [image, model_id, revision]
         gpu = {"concurrency_id": "gpu", "concurrency_limit": GPU_CONCURRENCY}
@@ -558,6 +689,16 @@ def build_demo() -> gr.Blocks:
             api_name="counterfactual",
             **gpu,
         )
+        compare_btn.click(
+            on_compare,
+            [*common, target, direction, compare_methods],
+            [compare_image, compare_cards, compare_report, compare_file, compare_json],
+            api_name="compare",
+            **gpu,
+        )
+        replay_btn.click(
+            on_replay, [image, replay_receipt, replay_map], [replay_npy, replay_json], api_name="replay", **gpu
+        )
         cf_threshold.change(
             on_change_threshold, [cf_state, cf_threshold], cf_masked, api_visibility="private", queue=False
         )
@@ -568,10 +709,14 @@ def build_demo() -> gr.Blocks:
 
 def _explanation_panel() -> list[gr.components.Component]:
     overlay = gr.Image(label="Explanation", type="numpy", format="png", interactive=False)
+    badge = gr.Markdown(label="Quality")
+    with gr.Accordion("Report", open=True):
+        text = gr.Markdown()
     with gr.Row():
         npy = gr.File(label="Raw map (.npy, float32, model input size)")
-    result = gr.JSON(label="Result")
-    return [overlay, npy, result]
+        receipt_file = gr.File(label="Receipt (JSON: replays this map)")
+    result = gr.JSON(label="Receipt", open=False)
+    return [overlay, badge, text, npy, receipt_file, result]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,8 +19,12 @@ from .preprocess import prepare_image
 from .targets import resolve_target
 from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage
 
+if TYPE_CHECKING:
+    from .quality import Scorecard
+
 Progress = Callable[[float, str], None]
 PREPARED_CACHE_SIZE = 16
+QUALITY_STEPS = 8  # deletion/insertion steps per scorecard in the app: half the library default, about half the cost
 
 _prepared: OrderedDict[tuple[ModelSource, str, str], tuple[PreparedImage, Prediction]] = OrderedDict()
 _prepared_lock = threading.Lock()
@@ -124,4 +129,67 @@ def counterfactual(
     return cf.explain(loaded, prepared, goal=goal, mask=mask, progress=progress, **(options or {}))
 
 
-__all__ = ["counterfactual", "explain", "load_model", "prepare", "resolve_source"]
+@dataclass(frozen=True)
+class Scored:
+    """An explanation with its scorecard and its receipt (JSON-ready), as every tab and endpoint returns it."""
+
+    explanation: Explanation
+    scorecard: Scorecard
+    receipt: dict[str, Any]
+
+
+def explain_scored(
+    loaded: LoadedModel,
+    prepared: PreparedImage,
+    prediction: Prediction,
+    methods: Sequence[str],
+    *,
+    target: str | int | None = None,
+    direction: str = "raises",
+    options: Mapping[str, dict[str, Any]] | None = None,
+    quality_steps: int = QUALITY_STEPS,
+    progress: Progress | None = None,
+) -> list[Scored]:
+    """Run methods for one target, score all maps in one scorecards call (agreement included), build receipts.
+
+    Args:
+        methods: registry names, in display order; duplicates are refused.
+        options: per-method options, e.g. {"occlusion": {"window": 32}}.
+        quality_steps: deletion/insertion steps of the scorecard (fewer is faster, coarser).
+    """
+    from . import quality, receipt
+
+    if not methods:
+        raise OptionError("choose at least one method to run")
+    if len(set(methods)) != len(methods):
+        raise OptionError(f"each method runs once; got {list(methods)}")
+    explanations = []
+    for i, method in enumerate(methods):
+        part = _sub_progress(progress, i / (len(methods) + 1), 1 / (len(methods) + 1), method)
+        explanations.append(
+            explain(
+                loaded,
+                prepared,
+                prediction,
+                method,
+                target=target,
+                direction=direction,
+                options=(options or {}).get(method),
+                progress=part,
+            )
+        )
+    scoring = _sub_progress(progress, len(methods) / (len(methods) + 1), 1 / (len(methods) + 1), "scorecard")
+    cards = quality.scorecards(loaded, prepared.image, explanations, steps=quality_steps, progress=scoring)
+    return [
+        Scored(e, c, receipt.build(loaded, prepared, e, c, {"scorecard": c.seconds}, prediction=prediction).to_dict())
+        for e, c in zip(explanations, cards, strict=True)
+    ]
+
+
+def _sub_progress(progress: Progress | None, start: float, span: float, label: str) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda fraction, desc: progress(start + span * fraction, f"{label}: {desc}")
+
+
+__all__ = ["Scored", "counterfactual", "explain", "explain_scored", "load_model", "prepare", "resolve_source"]
