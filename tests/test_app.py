@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from servers import ROOT, running_app
@@ -49,7 +50,16 @@ def test_predict_endpoint_refuses_a_local_path_as_model(client: Client) -> None:
 def test_every_public_endpoint_has_a_stable_name(client: Client) -> None:
     info = client.view_api(print_info=False, return_format="dict")
     names = set(info["named_endpoints"])
-    assert {"/predict", "/gradcam", "/occlusion", "/integrated_gradients", "/load_model"} <= names
+    assert {
+        "/predict",
+        "/load_model",
+        "/gradcam",
+        "/occlusion",
+        "/integrated_gradients",
+        "/counterfactual",
+        "/compare",
+        "/replay",
+    } <= names
 
 
 def test_handler_turns_explainer_errors_into_gradio_errors() -> None:
@@ -63,3 +73,79 @@ def test_handler_predicts_a_cat_for_chelsea() -> None:
     top2 = [row["name"] for row in result["top"][:2]]
     assert any("cat" in name or name == "tabby" for name in top2), top2
     json.dumps(result)
+
+
+def test_gradcam_endpoint_returns_overlay_map_receipt_and_badge(client: Client) -> None:
+    overlay, badge, text, npy, receipt_file, receipt = client.predict(
+        handle_file(COFFEE), "default", "", "top-1", "raises", "", api_name="/gradcam"
+    )
+    assert Path(overlay).suffix == ".png"
+    heatmap = np.load(npy)
+    assert heatmap.shape == (224, 224) and heatmap.dtype == np.float32
+    assert receipt["target"]["name"] == "espresso"
+    assert receipt["scorecard"]["badge"] in {"pass", "warn", "fail"}
+    assert receipt["model"]["weights_sha256"] and receipt["image"]["sha256"]
+    assert receipt["versions"]["torch"]
+    assert receipt["scorecard"]["badge"].upper() in badge
+    assert "espresso" in text
+    assert json.loads(Path(receipt_file).read_text())["heatmap_sha256"] == receipt["heatmap_sha256"]
+
+
+def test_replay_endpoint_reproduces_a_map_from_its_receipt(client: Client) -> None:
+    _, _, _, npy, receipt_file, _ = client.predict(
+        handle_file(CHELSEA), "default", "", "top-1", "lowers", "", api_name="/gradcam"
+    )
+    _, result = client.predict(handle_file(CHELSEA), handle_file(receipt_file), handle_file(npy), api_name="/replay")
+    assert result["reproduced"] is True
+    assert result["max_abs_difference"] < 1e-5
+
+
+def test_replay_refuses_another_image(client: Client) -> None:
+    _, _, _, _, receipt_file, _ = client.predict(
+        handle_file(COFFEE), "default", "", "top-1", "raises", "", api_name="/gradcam"
+    )
+    with pytest.raises(Exception, match="exact file"):
+        client.predict(handle_file(CHELSEA), handle_file(receipt_file), None, api_name="/replay")
+
+
+def test_compare_endpoint_scores_every_method_for_one_target(client: Client) -> None:
+    _picture, cards, text, _receipts_file, receipts = client.predict(
+        handle_file(COFFEE), "default", "", "top-1", "raises", ["gradcam", "occlusion"], api_name="/compare"
+    )
+    assert [r["method"] for r in receipts] == ["gradcam", "occlusion"]
+    assert {r["target"]["name"] for r in receipts} == {"espresso"}
+    assert "occlusion" in receipts[0]["scorecard"]["agreement"]
+    assert "Agreement" in cards and "Do the methods agree?" in text
+
+
+def test_counterfactual_endpoint_flips_the_prediction_and_round_trips(client: Client) -> None:
+    cf_png, change_npy, result, *_ = client.predict(
+        handle_file(COFFEE),
+        "default",
+        "",
+        "any other class",
+        10.0,
+        1.0,
+        0.1,
+        200,
+        0,
+        0,
+        0.6,
+        api_name="/counterfactual",
+    )
+    assert result["valid"] is True
+    _, _, again = client.predict(handle_file(cf_png), "default", "", api_name="/predict")
+    assert again["decision"] != "espresso"
+    assert np.load(change_npy).shape == (224, 224, 3)
+
+
+def test_prediction_is_computed_once_per_model_and_image() -> None:
+    from explainers import pipeline
+
+    app.on_predict(COFFEE, "default", "")
+    before = pipeline.cache_stats()
+    app.on_gradcam(COFFEE, "default", "", "top-1", "raises", "", progress=None)
+    app.on_gradcam(COFFEE, "default", "", "cup", "raises", "", progress=None)
+    after = pipeline.cache_stats()
+    assert after["misses"] == before["misses"]
+    assert after["hits"] == before["hits"] + 2
