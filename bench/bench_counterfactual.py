@@ -5,7 +5,7 @@ centre crop of 70% (a closer framing), so 39 uploads. Two goals per upload: "any
 ranks 5th. Time is wall-clock seconds per explain() call with one torch thread, after one warm-up call; CPU seconds (the
 process's) are printed too, because on a shared machine wall-clock time also counts other people's work.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/bench_counterfactual.py [--limit N] [--device cuda]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_counterfactual.py [--limit N] [--device cuda]
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import common  # first: pins OpenMP to one thread and puts the repository on sys.path before torch loads
 
+# isort: split
 import numpy as np
 import torch
 from PIL import Image
@@ -142,8 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--cases", action="store_true", help="also print one row per case")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    model = load_model(None, device=torch.device(args.device))
+    common.pin_threads()
+    model = load_model(None, device=common.device_or_exit(args.device))
     print(
         f"torch threads: {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
         f"device: {args.device}, model: {model.architecture}, torch {torch.__version__}"

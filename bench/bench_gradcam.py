@@ -5,17 +5,12 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_gradcam.py
 
 from __future__ import annotations
 
-import os
-import statistics
-import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import common  # first: pins OpenMP to one thread and puts the repository on sys.path before torch loads
 
+# isort: split
 import torch
 
 from explainers import gradcam
@@ -26,22 +21,6 @@ from explainers.types import LoadedModel, PreparedImage
 K = 5
 RUNS = 15
 WARMUP = 2
-
-
-def median_seconds(fns: list[Callable[[], Any]], runs: int = RUNS, warmup: int = WARMUP) -> list[float]:
-    """Median wall time of each function over ``runs`` rounds after ``warmup`` unmeasured ones.
-
-    Rounds interleave the functions, so load from other processes on a shared CPU hits every case alike and the
-    ratios stay meaningful even when absolute times drift.
-    """
-    times: list[list[float]] = [[] for _ in fns]
-    for round_ in range(warmup + runs):
-        for fn, series in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            if round_ >= warmup:
-                series.append(time.perf_counter() - start)
-    return [statistics.median(series) for series in times]
 
 
 def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
@@ -94,7 +73,7 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
             "<= 1.5x one map",
         ),
     ]
-    medians = median_seconds([fn for _, fn, _ in cases])
+    medians, _ = common.median_seconds([fn for _, fn, _ in cases], runs=RUNS, warmup=WARMUP)
     out: list[dict[str, Any]] = [
         {"name": name, "median_s": m, "goal": goal} for (name, _, goal), m in zip(cases, medians, strict=True)
     ]
@@ -123,18 +102,4 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    import skimage.data
-    from PIL import Image
-
-    from explainers.loading import load_model
-    from explainers.preprocess import prepare_pil
-
-    loaded = load_model(None)
-    prepared = prepare_pil(loaded, Image.fromarray(skimage.data.coffee()))
-    print(
-        f"model: {loaded.architecture} on {loaded.device}, input {tuple(prepared.image.shape)}, "
-        f"torch threads: {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-        f"median of {RUNS} runs after {WARMUP} warm-up"
-    )
-    print(markdown(rows(loaded, prepared)))
+    common.run(rows, markdown, runs=RUNS, warmup=WARMUP)

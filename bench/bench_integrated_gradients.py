@@ -6,17 +6,12 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_integrated_gradients.py
 
 from __future__ import annotations
 
-import os
-import statistics
-import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import common  # first: pins OpenMP to one thread and puts the repository on sys.path before torch loads
 
+# isort: split
 import torch
 
 from explainers import integrated_gradients
@@ -26,19 +21,7 @@ from explainers.types import LoadedModel, PreparedImage
 
 N_STEPS = 32
 RUNS = 5
-
-
-def median_seconds(fns: list[Callable[[], Any]], runs: int = RUNS) -> tuple[list[float], list[Any]]:
-    """Median wall time of each function over interleaved rounds (after one warm-up round), and the last results."""
-    times: list[list[float]] = [[] for _ in fns]
-    results: list[Any] = [None] * len(fns)
-    for round_ in range(runs + 1):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            results[i] = fn()
-            if round_:
-                times[i].append(time.perf_counter() - start)
-    return [statistics.median(series) for series in times], results
+WARMUP = 1
 
 
 def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
@@ -62,7 +45,7 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
         (f"{N_STEPS} forward+backward in batches of {picked}", passes(picked)),
         (f"IG n_steps={N_STEPS} (black)", lambda: integrated_gradients.explain(loaded, image, target=target)),
     ]
-    medians, results = median_seconds([fn for _, fn in cases])
+    medians, results = common.median_seconds([fn for _, fn in cases], runs=RUNS, warmup=WARMUP)
     ig = results[2]
     return [
         {
@@ -89,18 +72,4 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    import skimage.data
-    from PIL import Image
-
-    from explainers.loading import load_model
-    from explainers.preprocess import prepare_pil
-
-    loaded = load_model(None)
-    prepared = prepare_pil(loaded, Image.fromarray(skimage.data.coffee()))
-    print(
-        f"model: {loaded.architecture} on {loaded.device}, input {tuple(prepared.image.shape)}, "
-        f"torch threads: {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-        f"median of {RUNS} interleaved runs after one warm-up round"
-    )
-    print(markdown(rows(loaded, prepared)))
+    common.run(rows, markdown, runs=RUNS, warmup=WARMUP)

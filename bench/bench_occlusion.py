@@ -6,19 +6,13 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_occlusion.py
 
 from __future__ import annotations
 
-import os
-import statistics
-import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import common  # first: pins OpenMP to one thread and puts the repository on sys.path before torch loads
 
+# isort: split
 import numpy as np
-import torch
 from captum.attr import Occlusion
 
 from explainers import occlusion
@@ -30,19 +24,7 @@ from explainers.types import LoadedModel, PreparedImage
 WINDOW, STRIDE, FILL = 32, 16, "blur"
 RUNS = 3
 TOLERANCE = 1e-4  # batching changes float summation order inside the model, nothing else
-
-
-def median_seconds(fns: list[Callable[[], Any]], runs: int = RUNS) -> tuple[list[float], list[Any]]:
-    """Median wall time of each function over interleaved rounds (shared-CPU load hits every case alike), and the
-    last result of each."""
-    times: list[list[float]] = [[] for _ in fns]
-    results: list[Any] = [None] * len(fns)
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            results[i] = fn()
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(series) for series in times], results
+DETAILS = f"window {WINDOW}, stride {STRIDE}, fill {FILL}"  # for the header line
 
 
 def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
@@ -71,7 +53,7 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
         ("ours, dense", lambda: occlusion.explain(loaded, image, mode="dense", **options)),
         ("ours, coarse_to_fine", lambda: occlusion.explain(loaded, image, mode="coarse_to_fine", **options)),
     ]
-    medians, (reference, dense, c2f) = median_seconds([fn for _, fn in cases])
+    medians, (reference, dense, c2f) = common.median_seconds([fn for _, fn in cases], runs=RUNS)
     diff = float(np.abs(dense.heatmap - reference).max())
     if diff > TOLERANCE:
         raise AssertionError(f"ours dense differs from captum by {diff:.3g} (> {TOLERANCE})")
@@ -133,18 +115,4 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    import skimage.data
-    from PIL import Image
-
-    from explainers.loading import load_model
-    from explainers.preprocess import prepare_pil
-
-    loaded = load_model(None)
-    prepared = prepare_pil(loaded, Image.fromarray(skimage.data.coffee()))
-    print(
-        f"model: {loaded.architecture} on {loaded.device}, input {tuple(prepared.image.shape)}, window {WINDOW}, "
-        f"stride {STRIDE}, fill {FILL}, torch threads: {torch.get_num_threads()}, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, median of {RUNS} interleaved runs"
-    )
-    print(markdown(rows(loaded, prepared)))
+    common.run(rows, markdown, runs=RUNS, details=DETAILS)
