@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import math
 import os
 import re
 import struct
@@ -111,7 +112,22 @@ def load_image(source: ImageSource | None) -> Image.Image:
         _refusing_undecodable(_sniff_format(data), data),
         Image.open(io.BytesIO(data), formats=_openable_formats()) as opened,
     ):
+        _draft_large_jpeg(opened)
         return _to_safe_rgb(opened, owned=True)
+
+
+def _draft_large_jpeg(image: Image.Image) -> None:
+    """Let the JPEG decoder itself downscale by 2, 4 or 8 when a photo is over MAX_PIXELS (48 MP phone photos).
+
+    The model sees ~224-518 px, so nothing it uses is lost; the decode is cheaper than a full-size one.
+    """
+    width, height = image.size
+    if image.format != "JPEG" or width * height <= MAX_PIXELS:
+        return
+    for k in (2, 4, 8):
+        if math.ceil(width / k) * math.ceil(height / k) <= MAX_PIXELS:
+            image.draft("RGB", (math.ceil(width / k), math.ceil(height / k)))
+            return
 
 
 def image_sha256(source: ImageSource) -> str:

@@ -392,3 +392,19 @@ def test_damaged_real_images_give_an_rgb_image_or_an_image_error(
     for position, value in edits:
         data[position % len(data)] = value
     _rgb_or_image_error(bytes(data[:cut]))
+
+
+def test_a_48_megapixel_phone_jpeg_is_decoded_at_half_size_instead_of_refused() -> None:
+    import io as _io
+
+    from PIL import Image as _Image
+
+    from explainers.images import MAX_PIXELS, load_image
+
+    small = np.random.default_rng(0).integers(0, 255, (378, 504, 3), dtype=np.uint8)
+    photo = _Image.fromarray(small).resize((8064, 6048))
+    buffer = _io.BytesIO()
+    photo.save(buffer, "JPEG", quality=70)
+    loaded = load_image(buffer.getvalue())
+    assert loaded.size == (4032, 3024)
+    assert 8064 * 6048 > MAX_PIXELS >= loaded.width * loaded.height
