@@ -82,17 +82,17 @@ def main(argv: list[str] | None = None) -> None:
 def _header(
     loaded: LoadedModel, prepared: PreparedImage, argv: list[str] | None, load_start: tuple[float, ...], seconds: float
 ) -> str:
-    args = " ".join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python bench/run_all.py", *(sys.argv[1:] if argv is None else argv)])
     gpu = torch.cuda.get_device_name(loaded.device) if loaded.device.type == "cuda" else "none used"
     rows = [
-        ("command", f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} python bench/run_all.py {args}`".strip()),
+        ("command", f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} {command}`"),
         ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         ("code", _git_state()),
         ("model", f"{loaded.architecture} (built-in default) on {loaded.device}"),
         ("input", f"skimage.data.coffee(), prepared to {tuple(prepared.image.shape)}"),
         ("CPU", f"{_cpu_model()}; {os.cpu_count()} logical CPUs, {len(os.sched_getaffinity(0))} usable"),
         ("GPU", gpu),
-        ("torch", f"{torch.__version__}, {torch.get_num_threads()} thread(s)"),
+        ("torch", f"{torch.__version__}, threads: {torch.get_num_threads()}"),
         ("OMP_NUM_THREADS", str(os.environ.get("OMP_NUM_THREADS"))),
         ("load average (1, 5, 15 min) at start", _load(load_start)),
         ("load average (1, 5, 15 min) at end", _load(os.getloadavg())),
