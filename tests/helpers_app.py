@@ -67,13 +67,19 @@ CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
         "seed": 0,
         "threshold": 0.6,
     },
+    "compare": {"target": "top-1", "direction": "raises", "methods": ["gradcam", "occlusion"]},
 }
+# What the explainer endpoints (gradcam, occlusion, integrated_gradients) return, in order.
+EXPLANATION_OUTPUTS = ("overlay", "badge", "report", "npy", "receipt_file", "receipt")
 
 
 def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> list[Any]:
     """Positional API arguments for an endpoint: (image, "default", "") then its options, cheap unless overridden."""
     if endpoint == "load_model":
         return [overrides.get("model_id", "default"), overrides.get("revision", "")]
+    if endpoint == "replay":  # (image, receipt .json, kept map .npy or None)
+        kept = overrides.get("map")
+        return [handle_file(str(image)), handle_file(str(overrides["receipt"])), kept and handle_file(str(kept))]
     head = [
         None if image is None else handle_file(str(image)),
         overrides.pop("model_id", "default"),
@@ -133,8 +139,19 @@ def unexpected_server_errors(log: str) -> list[str]:
     return [line for line in finals if not line.startswith("gradio.exceptions.Error")]
 
 
-# Wall times, and batch sizes chosen from the measured speed of a probe pass (so they vary with the server's load).
-_VOLATILE_KEYS = {"timings", "seconds", "total", "probe", "perturbations_per_eval", "internal_batch_size"}
+# Wall times; batch sizes chosen from the measured speed of a probe pass (so they vary with the server's load); and
+# the map's sha256, which a different batch size changes by float round-off (the maps themselves are compared); and
+# when a receipt was written.
+_VOLATILE_KEYS = {
+    "created",
+    "timings",
+    "seconds",
+    "total",
+    "probe",
+    "perturbations_per_eval",
+    "internal_batch_size",
+    "heatmap_sha256",
+}
 
 
 def stable(result: Any) -> Any:

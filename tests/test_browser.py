@@ -7,6 +7,7 @@ Screenshots of every tab land in artifacts/screenshots/ (gitignored) for a human
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,18 @@ from typing import Any
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from helpers_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, COFFEE, call, unexpected_server_errors
+from helpers_app import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    COFFEE,
+    EXPLANATION_OUTPUTS,
+    call,
+    unexpected_server_errors,
+)
 from servers import running_app
+
+from explainers import receipt as receipts
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,13 +38,19 @@ VIEWPORT = {"width": 1400, "height": 1000}
 # Sliders moved away from their defaults before running a tab (fewer IG steps keep the test fast); the API call then
 # gets the same values.
 UI_SETTINGS = {"Integrated gradients": {"n_steps": 8}}
+# Compare runs every ticked method: IG (at 64 steps there) is unticked to keep the test fast.
+COMPARED = ["gradcam", "occlusion"]
+UI_UNTICK = {"Compare": ["Integrated gradients"]}
 # tab -> (its button, the API endpoint, the key its JSON panel always shows)
 TABS = {
-    "Grad-CAM": ("Explain with Grad-CAM", "gradcam", "method"),
-    "Occlusion": ("Explain with occlusion", "occlusion", "method"),
-    "Integrated gradients": ("Explain with integrated gradients", "integrated_gradients", "method"),
+    "Grad-CAM": ("Explain with Grad-CAM", "gradcam", "heatmap_sha256"),
+    "Occlusion": ("Explain with occlusion", "occlusion", "heatmap_sha256"),
+    "Integrated gradients": ("Explain with integrated gradients", "integrated_gradients", "heatmap_sha256"),
     "Counterfactual": ("Find a counterfactual", "counterfactual", "request"),
+    "Compare": ("Compare on one colour scale", "compare", "heatmap_sha256"),
 }
+# Files the Grad-CAM tab offered for download (receipt, map), which the Reproduce tab then replays.
+SAVED: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +141,12 @@ def _api_options(client: Client, endpoint: str, **changed: Any) -> list[Any]:
     return list({**options, **changed}.values())
 
 
-def _npy_from_page(page: Any, panel: Any) -> np.ndarray:
-    link = panel.locator("a[href*='.npy']").first
+def _download(page: Any, panel: Any, suffix: str) -> bytes:
+    """The file a panel offers for download (its link's href ends with suffix)."""
+    link = panel.locator(f"a[href$='{suffix}']").first
     response = page.request.get(link.get_attribute("href"))
     assert response.ok, response.status
-    return np.load(io.BytesIO(response.body()))
+    return response.body()
 
 
 def test_prediction_tab_shows_the_apis_top_class_and_probability(page: Any, client: Client) -> None:
@@ -149,7 +167,9 @@ def test_prediction_tab_shows_the_apis_top_class_and_probability(page: Any, clie
 
 
 @pytest.mark.parametrize("tab", list(TABS))
-def test_each_tab_shows_its_picture_and_the_apis_numbers(page: Any, client: Client, tab: str) -> None:
+def test_each_tab_shows_its_picture_and_the_apis_numbers(
+    page: Any, client: Client, tab: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     button, endpoint, key = TABS[tab]
     page.get_by_role("tab", name=tab).click()
     panel = _visible_panel(page)
@@ -158,27 +178,71 @@ def test_each_tab_shows_its_picture_and_the_apis_numbers(page: Any, client: Clie
         box = panel.get_by_label(f"number input for {name}")
         box.fill(str(value))
         box.press("Enter")
+    for name in UI_UNTICK.get(tab, []):
+        panel.get_by_label(name, exact=True).uncheck()
     panel.get_by_role("button", name=button).click()
     _wait_for_result(page, key)
     shot = _screenshot(page, tab)
 
     for img in panel.locator("img").all():
         assert (img.get_attribute("src") or "").strip(), f"{tab}: an output picture has no src"
-    api = call(client, endpoint, [handle_file(str(COFFEE)), "default", "", *_api_options(client, endpoint, **settings)])
+    changed = {**settings, **({"methods": COMPARED} if endpoint == "compare" else {})}
+    api = call(client, endpoint, [handle_file(str(COFFEE)), "default", "", *_api_options(client, endpoint, **changed)])
+    text = _json_text(panel)
     if endpoint == "counterfactual":
         _, npy, result = api[:3]
-        assert _json_text(panel).count(f'"request":"{result["request"]}"') == 1
+        assert text.count(f'"request":"{result["request"]}"') == 1
         assert _json_number(panel, "l2") == pytest.approx(result["metrics"]["l2"], rel=1e-5)
         _check_live_threshold(page, panel)
+    elif endpoint == "compare":
+        cards, shown_receipts = panel.inner_text(), json.loads(_download(page, panel, ".json"))
+        assert [r["method"] for r in shown_receipts] == [r["method"] for r in api[4]] == COMPARED
+        assert "Agreement" in cards and all(label in cards for label in ("Grad-CAM", "Occlusion"))
+        assert _json_number(panel, "score") == pytest.approx(api[4][0]["score"], rel=1e-6), shot
+        return
     else:
-        _, npy, result = api
-        assert f'"method":"{endpoint}"' in _json_text(panel)
+        out = dict(zip(EXPLANATION_OUTPUTS, api, strict=True))
+        npy, result = out["npy"], out["receipt"]
+        assert f'"method":"{endpoint}"' in text
         assert _json_number(panel, "score") == pytest.approx(result["score"], rel=1e-6), shot
-        assert f'"name":"{result["target"]["name"]}"' in _json_text(panel)
-    shown = _npy_from_page(page, panel)
+        assert f'"name":"{result["target"]["name"]}"' in text
+        badge = out["badge"].split("·")[0].strip()  # e.g. "✅ **PASS**"
+        assert badge.strip("*✅⚠️❌ ") in panel.inner_text(), f"{tab}: no quality badge {badge!r} shown"
+        assert "Where the evidence is" in panel.inner_text(), f"{tab}: no report"
+    raw = _download(page, panel, ".npy")
+    shown = np.load(io.BytesIO(raw))
     expected = np.load(npy)
     assert shown.shape == expected.shape
     np.testing.assert_allclose(shown, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+    if endpoint != "counterfactual":  # the receipt the page offers describes the map it offers
+        shown_receipt = json.loads(_download(page, panel, ".json"))
+        assert shown_receipt["heatmap_sha256"] == receipts.heatmap_sha256(shown)
+        if endpoint == "gradcam":
+            SAVED["receipt"] = tmp_path_factory.mktemp("saved") / "receipt.json"
+            SAVED["receipt"].write_bytes(json.dumps(shown_receipt).encode())
+            SAVED["map"] = SAVED["receipt"].with_name("gradcam.npy")
+            SAVED["map"].write_bytes(raw)
+
+
+def test_reproduce_tab_replays_the_grad_cam_receipt_and_map(page: Any) -> None:
+    if not SAVED:
+        pytest.skip("needs the files the Grad-CAM tab offered (its test failed or did not run)")
+    page.get_by_role("tab", name="Reproduce").click()
+    panel = _visible_panel(page)
+    panel.locator("input[type=file][accept='.json']").set_input_files(str(SAVED["receipt"]))
+    panel.locator("input[type=file][accept='.npy']").set_input_files(str(SAVED["map"]))
+    panel.get_by_role("button", name="Replay", exact=True).click()
+    page.wait_for_function(
+        """() => {
+            const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
+            return panel && panel.innerText.includes('"reproduced"');
+        }""",
+        timeout=WAIT_MS,
+    )
+    _screenshot(page, "reproduce")
+    text = _json_text(panel)
+    assert '"reproduced":true' in text and '"bitwise_identical":true' in text, text
+    assert '"method":"gradcam"' in text
 
 
 def _check_live_threshold(page: Any, panel: Any) -> None:

@@ -9,7 +9,9 @@ what the other tests measure.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +38,20 @@ FUZZ = settings(
 )
 INPUT_SIDE = 224  # the default model's input (EfficientNet-Lite0): occlusion windows are counted on it
 MAX_CHEAP_WINDOWS = 64  # valid occlusion geometries with more windows than this are skipped (~1 s per 64 windows)
-MAX_CHEAP_IG_PASSES = 32  # n_steps x (1 + smooth_samples) forward+backward passes per IG call, when IG would accept it
+MAX_CHEAP_IG_PASSES = 16  # n_steps x (1 + smooth_samples) forward+backward passes per IG call, when IG would accept it
 MAX_CHEAP_CF_STEPS = 2  # counterfactual searches longer than this are skipped when max_steps would be accepted
 
 # A NaN cast to uint8 (numpy's "invalid value encountered in cast") means a garbage picture was returned as a result.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.filterwarnings("error::RuntimeWarning")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cheap_scorecards() -> Iterator[None]:
+    """Every map comes with a scorecard; 2 deletion/insertion steps (its minimum) instead of the app's 8 keep each
+    explanation about 3x cheaper while running the same code (randomisation check included)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "QUALITY_STEPS", 2)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +154,14 @@ def _result_or_our_error(fn: Any, *args: Any) -> Any:
 def _check_explanation(out: Any, method: str) -> None:
     if out is None:
         return
-    picture, npy, result = out
+    picture, badge, report, npy, receipt_file, receipt = out
     assert isinstance(picture, np.ndarray) and picture.dtype == np.uint8 and picture.ndim == 3
     heatmap = np.load(npy)
     assert heatmap.dtype == np.float32 and heatmap.shape == (INPUT_SIDE, INPUT_SIDE)
     assert np.isfinite(heatmap).all()
-    assert result["method"] == method and math.isfinite(result["score"])
+    assert receipt["method"] == method and math.isfinite(receipt["score"])
+    assert badge.strip() and report.strip()
+    assert json.loads(Path(receipt_file).read_text())["heatmap_sha256"] == receipt["heatmap_sha256"]
 
 
 # ----------------------------------------------------------------------------------------------------- properties
@@ -214,7 +227,7 @@ def test_occlusion_gives_a_map_or_our_message(
     _check_explanation(out, "occlusion")
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(
     target=targets,
     direction=directions,
@@ -374,11 +387,11 @@ def test_gradcam_refuses_digit_lookalike_targets(photo: str, target: str) -> Non
 @pytest.mark.parametrize("target", [t for t in ODD_TEXT if t.strip() not in ("", "top-1", "top1", "auto")])
 def test_gradcam_answers_every_odd_target_with_our_message(photo: str, target: str) -> None:
     try:
-        _, _, result = app.on_gradcam(photo, "default", "", target, "raises", "")
+        receipt = app.on_gradcam(photo, "default", "", target, "raises", "")[-1]
     except Exception as exc:  # noqa: BLE001
         _assert_gradio_error(exc)
     else:  # a digit string is an index: only in-range ones and exact names get here
-        assert result["target"]["name"] in app._model("default", "").task.names
+        assert receipt["target"]["name"] in app._model("default", "").task.names
 
 
 @pytest.mark.parametrize("penalty", [1, 2, 3], ids=["l2", "l1", "tv"])
@@ -390,3 +403,235 @@ def test_counterfactual_refuses_penalties_that_overflow_float32(photo: str, pena
     with pytest.raises(Exception) as info:
         app.on_counterfactual(*args)
     _assert_gradio_error(info.value)
+
+
+# --------------------------------------------------------------------------------------------- compare and replay
+
+
+@settings(FUZZ, max_examples=10)
+@given(
+    target=targets,
+    direction=directions,
+    methods=mostly(
+        st.lists(st.sampled_from(["gradcam", "occlusion"]), min_size=1, max_size=3),
+        st.none()
+        | st.just([])
+        | st.lists(st.sampled_from(["GradCAM", "Grad-CAM", "", "rise", "integrated gradients"]) | odd_text, max_size=3),
+    ),
+)
+def test_compare_gives_a_picture_or_our_message(photo: str, target: str, direction: str, methods: Any) -> None:
+    chosen = [m for m in app.METHODS if m in (methods or [])]  # what the handler will run
+    # IG at the Compare tab's 64 steps costs seconds per example; test_app and test_load run it.
+    assume("integrated_gradients" not in chosen)
+    out = _result_or_our_error(app.on_compare, photo, "default", "", target, direction, methods)
+    if out is not None:
+        picture, cards, report, receipt_file, receipts = out
+        assert isinstance(picture, np.ndarray) and picture.dtype == np.uint8
+        assert [r["method"] for r in receipts] == chosen and cards.strip() and report.strip()
+        assert len(json.loads(Path(receipt_file).read_text())) == len(chosen)
+
+
+@pytest.fixture(scope="module")
+def receipts(photo: str) -> dict[str, tuple[dict[str, Any], str]]:
+    """Real receipts (and the maps they describe) of two cheap runs, for replay to start from."""
+    runs = {
+        "gradcam": app.on_gradcam(photo, "default", "", "top-1", "raises", ""),
+        "occlusion": app.on_occlusion(photo, "default", "", "cup", "lowers", 112, 56, "zero", "dense"),
+    }
+    return {method: (out[5], out[3]) for method, out in runs.items()}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+# Paths into a receipt that replay reads, and values that have confused parsers before.
+RECEIPT_PATHS = [
+    ("model",),
+    ("model", "id"),
+    ("model", "revision"),
+    ("model", "source"),
+    ("model", "weights_sha256"),
+    ("image",),
+    ("image", "sha256"),
+    ("method",),
+    ("options",),
+    ("options", "layer"),
+    ("options", "window"),
+    ("options", "stride"),
+    ("options", "mode"),
+    ("target",),
+    ("target", "name"),
+    ("target", "index"),
+    ("target", "direction"),
+    ("heatmap_sha256",),
+    ("receipt_version",),
+]
+SPECIAL_VALUES = ["default", "/etc", "local", "owner/name", "gradcam", "occlusion", "integrated_gradients", -1, 10**9]
+DELETE = object()
+
+
+@st.composite
+def tampered_receipts(draw: st.DrawFn, receipts: dict[str, tuple[dict[str, Any], str]]) -> tuple[Any, str]:
+    """A real receipt with up to three of its fields deleted or replaced, and the method it came from."""
+    method = draw(st.sampled_from(sorted(receipts)))
+    data: Any = json.loads(json.dumps(receipts[method][0]))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(RECEIPT_PATHS))
+        value = draw(st.just(DELETE) | st.sampled_from(SPECIAL_VALUES) | json_values)
+        parent = data
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        if value is DELETE:
+            parent.pop(path[-1], None)
+        else:
+            parent[path[-1]] = value
+    return data, method
+
+
+def _replay_is_cheap(data: Any) -> bool:
+    """False for a tampered receipt that would run a valid but slow explanation (many windows, IG's defaults)."""
+    if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+        return True
+    method, options = data.get("method"), data["options"]
+    if method == "integrated_gradients":
+        return False
+    if method == "occlusion":
+        win, step = options.get("window"), options.get("stride")
+        if isinstance(win, int) and isinstance(step, int) and 1 <= step <= win <= INPUT_SIDE:
+            return occlusion._count(INPUT_SIDE, win, step) ** 2 <= MAX_CHEAP_WINDOWS
+        return win is not None and step is not None  # defaults (None) are a 13 x 13 grid
+    return True
+
+
+# Found by this file: replay checks that a receipt has its top-level keys but not their shapes, so a tampered receipt
+# crashes it with TypeError/KeyError/AttributeError/ValueError (cases below); remove the mark once they get messages.
+REPLAY_CRASHES = "explainers/receipt.py replay(): nested fields are indexed without checking their types"
+
+
+@pytest.mark.xfail(strict=True, reason=REPLAY_CRASHES)
+@settings(FUZZ, max_examples=40)
+@given(data=st.data())
+def test_replay_gives_a_result_or_our_message(
+    photo: str, receipts: dict[str, tuple[dict[str, Any], str]], tmp_path_factory: pytest.TempPathFactory, data: Any
+) -> None:
+    receipt, method = data.draw(tampered_receipts(receipts))
+    assume(_replay_is_cheap(receipt))
+    path = tmp_path_factory.mktemp("replay") / "receipt.json"
+    path.write_text(json.dumps(receipt))
+    kept = data.draw(
+        st.sampled_from([None, receipts[method][1], receipts["gradcam" if method != "gradcam" else "occlusion"][1]])
+    )
+    out = _result_or_our_error(app.on_replay, photo, str(path), kept)
+    if out is not None:
+        npy, result = out
+        assert np.load(npy).shape == (INPUT_SIDE, INPUT_SIDE) and isinstance(result["bitwise_identical"], bool)
+
+
+def _tampered(base: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(base))
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return data
+
+
+# case: (path in the receipt, new value); each crashed replay with a non-gr.Error when found.
+TAMPERED = {
+    "model-is-text": (("model",), "abc"),
+    "model-id-missing": (("model", "id"), DELETE),
+    "model-id-is-a-number": (("model", "id"), 5),
+    "weights-missing": (("model", "weights_sha256"), DELETE),
+    "image-is-text": (("image",), "abc"),
+    "image-sha-missing": (("image", "sha256"), DELETE),
+    "options-is-a-list": (("options",), [1, 2]),
+    "options-is-null": (("options",), None),
+    "options-has-progress": (("options",), {"progress": 5}),
+    "options-has-model": (("options",), {"model": 5}),
+    "options-has-target": (("options",), {"target": 5}),
+    "target-is-text": (("target",), "espresso"),
+    "target-name-missing": (("target", "name"), DELETE),
+    "target-index-is-text": (("target", "index"), "x"),
+}
+
+
+@pytest.mark.xfail(strict=True, reason=REPLAY_CRASHES)
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_replay_of_a_tampered_receipt_gets_our_message(
+    photo: str, receipts: dict[str, tuple[dict[str, Any], str]], tmp_path: Path, case: str
+) -> None:
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(_tampered(receipts["gradcam"][0], *TAMPERED[case])))
+    with pytest.raises(Exception) as info:
+        app.on_replay(photo, str(path), None)
+    _assert_gradio_error(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="app.on_replay catches JSONDecodeError but not RecursionError from json.loads")
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000], ids=["arrays", "objects"]
+)
+def test_replay_of_deeply_nested_json_gets_our_message(photo: str, tmp_path: Path, text: str) -> None:
+    path = tmp_path / "receipt.json"
+    path.write_text(text)
+    with pytest.raises(Exception) as info:
+        app.on_replay(photo, str(path), None)
+    _assert_gradio_error(info.value)
+
+
+# ------------------------------------------------------------------------------------------------ output arity
+
+# endpoint -> a cheap call of its handler
+CALLS = {
+    "load_model": lambda photo: app.on_load_model("default", ""),
+    "predict": lambda photo: app.on_predict(photo, "default", ""),
+    "gradcam": lambda photo: app.on_gradcam(photo, "default", "", "top-1", "raises", ""),
+    "occlusion": lambda photo: app.on_occlusion(photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense"),
+    "integrated_gradients": lambda photo: app.on_integrated_gradients(
+        photo, "default", "", "top-1", "raises", 2, "black", 0
+    ),
+    "counterfactual": lambda photo: app.on_counterfactual(
+        photo, "default", "", "any other class", 1, 0.25, 0.1, 2, 0, 0, 0.6
+    ),
+    "compare": lambda photo: app.on_compare(photo, "default", "", "top-1", "raises", ["gradcam"]),
+}
+
+
+@pytest.fixture(scope="module")
+def outputs_per_endpoint() -> dict[str, int]:
+    config = app.build_demo().get_config_file()
+    return {d["api_name"]: len(d["outputs"]) for d in config["dependencies"] if d.get("api_name")}
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                strict=True, reason="load_btn.click lists 2 outputs, the handler returns 3 (the layer choices)"
+            ),
+        )
+        if name == "load_model"
+        else name
+        for name in CALLS
+    ],
+)
+def test_each_handler_returns_one_value_per_output_of_its_event(
+    photo: str, outputs_per_endpoint: dict[str, int], endpoint: str
+) -> None:
+    """Gradio drops extra values with only a warning: a handler returning more than its event shows loses them."""
+    assert len(CALLS[endpoint](photo)) == outputs_per_endpoint[endpoint]
+
+
+def test_every_public_endpoint_is_fuzzed_here() -> None:
+    config = app.build_demo().get_config_file()
+    public = {d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"}
+    assert public == {*CALLS, "replay"}

@@ -1,12 +1,14 @@
 """The app under load: many concurrent gradio_client callers across every endpoint, a flooded tiny queue, and leaks.
 
-* Concurrency: 40 callers at once (threads, one Client each) over /predict, /load_model, /gradcam, /occlusion,
-  /integrated_gradients and /counterfactual with four photos and several targets; every answer equals the one the
-  same request got alone (JSON to float round-off, the raw .npy map, the overlay picture), so nothing leaks from one
-  request into another through the shared model. Meanwhile the page, /load_model and a /predict keep answering.
+* Concurrency: 40 callers at once (threads, one Client each) over every public endpoint (/predict, /load_model,
+  /gradcam, /occlusion, /integrated_gradients, /counterfactual, /compare, /replay) with four photos and several
+  targets; every answer equals the one the same request got alone (receipts and JSON to float round-off, the raw
+  .npy maps, the pictures), so nothing leaks from one request into another through the shared model, the prepare
+  cache or the scorecard's randomised model copies. Meanwhile the page, /load_model and a /predict keep answering.
 * Back-pressure: a server with a one-job queue answers the overflow at once with a clear "busy, try again" message.
-* Leaks: 500 explanations in a row in-process leave no hook on any module of the shared model, no parameter that
-  requires grad, and RSS growth under 50 MB after warm-up.
+* Leaks: 500 explanations in a row in-process (most through the registry, the rest through the handlers with their
+  scorecards, Compare, replay and a counterfactual) leave no hook on any module of the shared model, no parameter
+  that requires grad, no stray model copy, and RSS growth under 50 MB after warm-up.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,7 @@ from helpers_app import (
     ASTRONAUT,
     CHELSEA,
     COFFEE,
+    EXPLANATION_OUTPUTS,
     ROCKET,
     assert_same_json,
     assert_same_map,
@@ -47,6 +51,7 @@ from PIL import Image
 from servers import running_app
 
 import app
+from explainers import pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +60,9 @@ GPU_CONCURRENCY = 2  # jobs the load server runs at once (the "gpu" concurrency 
 PAGE_BOUND = 3.0  # s: the page must answer this fast while the queue is full of work
 LOAD_MODEL_BOUND = 15.0  # s: /load_model runs in its own small concurrency group, not behind the explainers
 PREDICT_BOUND = 120.0  # s: a /predict sent mid-load waits behind the queued explanations, but no longer than this
-LEAK_CALLS = 500
+QUALITY_STEPS = "2"  # scorecard steps on the load server: its minimum, so 40 callers cost seconds, not minutes
+LEAK_CALLS = 500  # explanations in the leak test, of which LEAK_HANDLER_CALLS through the app's handlers
+LEAK_HANDLER_CALLS = 40
 LEAK_WARMUP = 30
 RSS_BOUND_MB = 50.0
 
@@ -71,10 +78,14 @@ class Job:
     @property
     def name(self) -> str:
         photo = self.photo.stem if self.photo else "-"
-        return f"{self.endpoint}:{photo}:{','.join(f'{k}={v}' for k, v in self.options)}"
+        options = ",".join(f"{k}={Path(v).name if k in ('receipt', 'map') else v}" for k, v in self.options)
+        return f"{self.endpoint}:{photo}:{options}"
 
     def args(self) -> list[Any]:
         return endpoint_args(self.endpoint, self.photo, **dict(self.options))
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
 
 def _job(endpoint: str, photo: Path | None = None, **options: Any) -> Job:
@@ -99,7 +110,11 @@ JOBS = [
     _job("integrated_gradients", ASTRONAUT, direction="lowers", n_steps=12),
     _job("counterfactual", COFFEE, max_steps=10),
     _job("counterfactual", CHELSEA, goal="tiger cat", max_steps=10, seed=3),
+    _job("compare", CHELSEA, target="tabby"),
+    _job("compare", ROCKET, methods=["gradcam"]),
 ]
+# Replays of two of the answers above (their receipt and kept map), added once those answers exist.
+REPLAYED = {"gradcam:coffee:": COFFEE, "occlusion:chelsea:target=tiger cat,baselines=zero,window=56,stride=56": CHELSEA}
 
 
 @dataclass
@@ -128,28 +143,39 @@ def _pixels(path: str) -> np.ndarray:
 
 
 def assert_same_answer(got: Answer, want: Answer) -> None:
-    """The concurrent answer equals the serial one: JSON (no timings), raw maps, pictures."""
+    """The concurrent answer equals the serial one: JSON and receipts (no timings), raw maps, pictures."""
     job = got.job
     assert got.error is None, f"{job.name}: {got.error!r}"
     assert want.error is None, f"{job.name} (alone): {want.error!r}"
+    g, w = got.outputs, want.outputs
     if job.endpoint == "load_model":
-        assert got.outputs == want.outputs
+        assert g == w
     elif job.endpoint == "predict":
-        (g_label, g_decision, g_json), (w_label, w_decision, w_json) = got.outputs, want.outputs
-        assert g_decision == w_decision
-        assert_same_json(g_label, w_label, where=f"{job.name} label")
-        assert_same_json(g_json, w_json, where=f"{job.name} json")
+        assert g[1] == w[1]
+        assert_same_json(g[0], w[0], where=f"{job.name} label")
+        assert_same_json(g[2], w[2], where=f"{job.name} json")
     elif job.endpoint == "counterfactual":
-        g, w = got.outputs, want.outputs
         assert_same_json(stable(g[2]), stable(w[2]), where=f"{job.name} json")
         assert_same_map(g[1], w[1])
         assert np.abs(_pixels(g[0]) - _pixels(w[0])).max() <= 1, f"{job.name}: counterfactual pictures differ"
+    elif job.endpoint == "compare":
+        assert_same_json(stable(g[4]), stable(w[4]), where=f"{job.name} receipts")
+        assert np.abs(_pixels(g[0]) - _pixels(w[0])).max() <= 2, f"{job.name}: side-by-side pictures differ"
+    elif job.endpoint == "replay":
+        assert_same_map(g[0], w[0])
+        for result in (g[1], w[1]):
+            assert result["reproduced"] is True, f"{job.name}: {result}"
+        assert (g[1]["method"], g[1]["target"]) == (w[1]["method"], w[1]["target"])
     else:
-        (g_png, g_npy, g_json), (w_png, w_npy, w_json) = got.outputs, want.outputs
-        assert_same_json(stable(g_json), stable(w_json), where=f"{job.name} json")
-        assert_same_map(g_npy, w_npy)
+        got_out, want_out = (
+            dict(zip(EXPLANATION_OUTPUTS, g, strict=True)),
+            dict(zip(EXPLANATION_OUTPUTS, w, strict=True)),
+        )
+        assert_same_json(stable(got_out["receipt"]), stable(want_out["receipt"]), where=f"{job.name} receipt")
+        assert_same_map(got_out["npy"], want_out["npy"])
+        assert got_out["badge"].split("·")[0] == want_out["badge"].split("·")[0], f"{job.name}: badges differ"
         # Colours come from the map scaled to its robust maximum: round-off may move a pixel by one level.
-        assert np.abs(_pixels(g_png) - _pixels(w_png)).max() <= 2, f"{job.name}: overlays differ"
+        assert np.abs(_pixels(got_out["overlay"]) - _pixels(want_out["overlay"])).max() <= 2, f"{job.name}: overlays"
 
 
 # --------------------------------------------------------------------------------------------------- the load run
@@ -158,23 +184,34 @@ def assert_same_answer(got: Answer, want: Answer) -> None:
 @pytest.fixture(scope="module")
 def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     log = tmp_path_factory.mktemp("load") / "app.log"
-    env = {"XAI_GPU_CONCURRENCY": str(GPU_CONCURRENCY), "XAI_QUEUE_SIZE": str(4 * CALLERS)}
+    env = {
+        "XAI_GPU_CONCURRENCY": str(GPU_CONCURRENCY),
+        "XAI_QUEUE_SIZE": str(4 * CALLERS),
+        "XAI_QUALITY_STEPS": QUALITY_STEPS,
+    }
     with running_app(env=env, log_path=log) as url:
         yield url, log
 
 
 @pytest.fixture(scope="module")
 def alone(load_server: tuple[str, Path]) -> dict[Job, Answer]:
-    """Each distinct request, sent alone, one after the other: the reference answers."""
+    """Each distinct request, sent alone, one after the other: the reference answers (replays included)."""
     client = Client(load_server[0], verbose=False)
-    return {job: _run(client, job) for job in JOBS}
+    answers = {job: _run(client, job) for job in JOBS}
+    for job, answer in list(answers.items()):
+        if job.name in REPLAYED and answer.error is None:
+            out = dict(zip(EXPLANATION_OUTPUTS, answer.outputs, strict=True))
+            replay = _job("replay", REPLAYED[job.name], receipt=out["receipt_file"], map=out["npy"])
+            answers[replay] = _run(client, replay)
+    return answers
 
 
 @pytest.fixture(scope="module")
 def under_load(load_server: tuple[str, Path], alone: dict[Job, Answer]) -> dict[str, Any]:
     """CALLERS threads fire at once (each job at least twice, in a shuffled order); probes time the server meanwhile."""
     url = load_server[0]
-    jobs = [JOBS[i % len(JOBS)] for i in range(CALLERS)]
+    distinct = list(alone)
+    jobs = [distinct[i % len(distinct)] for i in range(CALLERS)]
     random.Random(7).shuffle(jobs)
     clients = [Client(url, verbose=False) for _ in jobs]
     start_line = threading.Barrier(len(jobs) + 1)
@@ -234,6 +271,8 @@ def test_concurrent_callers_get_exactly_their_own_answers(under_load: dict[str, 
         "occlusion",
         "integrated_gradients",
         "counterfactual",
+        "compare",
+        "replay",
     }
     for answer in answers:
         assert_same_answer(answer, alone[answer.job])
@@ -369,10 +408,18 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _modules_alive() -> int:
+    gc.collect()
+    with warnings.catch_warnings():  # isinstance() on torch's deprecated module proxies warns
+        warnings.simplefilter("ignore")
+        return sum(isinstance(o, torch.nn.Module) for o in gc.get_objects())
+
+
 def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the .npy files the handlers write land here
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the files the handlers write land here
+    monkeypatch.setattr(app, "QUALITY_STEPS", int(QUALITY_STEPS))
     photos = []
     for source in (COFFEE, CHELSEA):
         small = tmp_path / f"{source.stem}_small.png"
@@ -380,19 +427,39 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
             image.thumbnail((96, 96))
             image.save(small)
         photos.append(str(small))
-    model = app._model("default", "").model
+    loaded = app._model("default", "")
+    model = loaded.model
     was_training = model.training
+    kept = app.on_gradcam(photos[0], "default", "", "top-1", "raises", "")  # a receipt and map to replay
 
-    def explain(i: int) -> None:
-        photo = photos[i % 2]
+    def registry(i: int) -> None:
+        """One map straight from the registry, as every handler computes it (no scorecard, no rendering)."""
+        prepared, prediction = pipeline.prepare(loaded, photos[i % 2])
         kind = i % 25
         if kind in (5, 15):
-            app.on_occlusion(photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense")
+            method, options = "occlusion", {"window": 112, "stride": 112, "baselines": "zero", "mode": "dense"}
         elif kind == 10:
-            app.on_integrated_gradients(photo, "default", "", "top-1", "raises", 2, "black", 0)
+            method, options = "integrated_gradients", {"n_steps": 2, "baselines": "black"}
         else:  # Grad-CAM, the cheapest method, with targets by name, index and top-1, both directions
-            target = ("top-1", "espresso", "281", "cup")[kind % 4]
-            app.on_gradcam(photo, "default", "", target, ("raises", "lowers")[kind % 2], "")
+            method, options = "gradcam", {}
+        target = (None, "espresso", "281", "cup")[kind % 4]
+        direction = ("raises", "lowers")[kind % 2]
+        pipeline.explain(loaded, prepared, prediction, method, target=target, direction=direction, options=options)
+
+    def handler(i: int) -> None:
+        """One request as the app serves it: map, scorecard (randomised model copy included), receipt, pictures."""
+        photo = photos[i % 2]
+        kind = i % 10
+        if kind in (0, 5):
+            app.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense")
+        elif kind == 3:
+            app.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0)
+        elif kind == 7:
+            app.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"])
+        elif kind == 9:
+            app.on_replay(photos[0], kept[4], kept[3])
+        else:
+            app.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", "")
 
     def counterfactual() -> None:
         # Its own optimisation, with gradients on the pixels and a Grad-CAM mask: it too must leave nothing behind.
@@ -401,15 +468,21 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
     # Warm-up: allocator pools, the prepare cache and the counterfactual's batch buffers reach their working size.
     counterfactual()
     for i in range(LEAK_WARMUP):
-        explain(i)
-    rss_before = _rss_mb()
+        registry(i)
+        if i < 10:
+            handler(i)
+    rss_before, modules_before = _rss_mb(), _modules_alive()
     start = time.perf_counter()
+    every = LEAK_CALLS // LEAK_HANDLER_CALLS
     for i in range(LEAK_CALLS):
-        explain(i)
+        if i % every == every - 1:
+            handler(i // every)
+        else:
+            registry(i)
         if i % 100 == 0:
             assert not _hooks(model), f"after call {i}: {_hooks(model)}"
     seconds = time.perf_counter() - start
-    rss_after = _rss_mb()
+    rss_after, modules_after = _rss_mb(), _modules_alive()
     counterfactual()
 
     assert not _hooks(model)
@@ -417,11 +490,12 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
     assert all(p.grad is None for p in model.parameters()), "gradients were accumulated on the weights"
     assert model.training == was_training is False
     assert torch.is_grad_enabled(), "grad mode was left off"
+    assert modules_after <= modules_before, f"{modules_after - modules_before} more nn.Modules alive (model copies?)"
     growth = rss_after - rss_before
-    temp_files = sum(f.stat().st_size for f in tmp_path.rglob("*.npy")) / 2**20
+    left = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) / 2**20
     print(
-        f"\n{LEAK_CALLS} explanations in {seconds:.1f} s ({1000 * seconds / LEAK_CALLS:.0f} ms each): RSS "
-        f"{rss_before:.0f} -> {rss_after:.0f} MB ({growth:+.1f} MB); .npy files left in the temp dir: "
-        f"{temp_files:.0f} MB"
+        f"\n{LEAK_CALLS} explanations ({LEAK_HANDLER_CALLS} through handlers) in {seconds:.1f} s: RSS "
+        f"{rss_before:.0f} -> {rss_after:.0f} MB ({growth:+.1f} MB); nn.Modules alive {modules_before} -> "
+        f"{modules_after}; files left in the temp dir: {left:.0f} MB"
     )
     assert growth < RSS_BOUND_MB, f"RSS grew {growth:.1f} MB over {LEAK_CALLS} explanations"
