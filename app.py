@@ -11,11 +11,14 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import spaces  # noqa: I001 - ZeroGPU needs spaces imported before anything touches CUDA
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
+import shutil
 import math
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -26,7 +29,7 @@ from PIL import Image
 
 import explainers as xai
 from explainers import counterfactual as cf_defaults
-from explainers import pipeline, receipt, render, report
+from explainers import images, pipeline, receipt, render, report
 from explainers.layers import candidate_layers
 
 log = logging.getLogger("app")
@@ -38,6 +41,8 @@ GPU_CONCURRENCY = int(os.environ.get("XAI_GPU_CONCURRENCY", "1"))
 QUEUE_SIZE = int(os.environ.get("XAI_QUEUE_SIZE", "32"))
 CHEAP_CONCURRENCY = int(os.environ.get("XAI_CHEAP_CONCURRENCY", "4"))
 DIRECTIONS = ["raises", "lowers"]
+OUTPUTS = Path(tempfile.gettempdir()) / "xai-outputs"  # .npy maps, receipts, counterfactual PNGs
+OUTPUT_TTL_S = 3600
 BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 METHODS = ["gradcam", "occlusion", "integrated_gradients"]
 COMPARE_CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
@@ -117,14 +122,59 @@ def _require_image(image: Any) -> Any:
 
 
 def _progress(progress: gr.Progress | None) -> Callable[[float, str], None] | None:
+    """Progress for the explainers; it also stops the job (CancelledError) once the visitor has left the page."""
     if progress is None:
         return None
-    return lambda fraction, desc: progress(fraction, desc=desc)
+    alive = _event_alive()
+
+    def report(fraction: float, desc: str) -> None:
+        if not alive():
+            raise xai.CancelledError("the visitor left the page; the job was stopped to free the GPU for others")
+        progress(fraction, desc=desc)
+
+    return report
+
+
+def _event_alive() -> Callable[[], bool]:
+    """Whether this request's queue event is still wanted.
+
+    Gradio marks an event dead (Queue.clean_events) when its session's stream disconnects and drops it from the
+    running jobs on /cancel, but a sync handler's thread keeps running (and its concurrency slot is handed to the
+    next job). The methods call progress often, so checking here ends the job at its next step. Uses Gradio's
+    queue internals, read only; outside a queued request it answers True.
+    """
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return lambda: True
+
+    def alive() -> bool:
+        # A running event sits in active_jobs; /cancel ends its asyncio task, which takes it out, and a visitor
+        # who closes the page leaves it there with alive=False.
+        for job in list(queue.active_jobs):
+            for event in job or ():
+                if event._id == event_id:
+                    return bool(event.alive)
+        return False
+
+    return alive
+
+
+def _output_folder() -> Path:
+    """A fresh folder for one request's files, under one parent whose entries older than OUTPUT_TTL_S are removed."""
+    OUTPUTS.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in OUTPUTS.iterdir():
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > OUTPUT_TTL_S:
+                shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=OUTPUTS))
 
 
 def _save_npy(heatmap: np.ndarray, stem: str) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="xai-"))
-    path = folder / f"{stem}.npy"
+    path = _output_folder() / f"{stem}.npy"
     np.save(path, heatmap.astype(np.float32))
     return str(path)
 
@@ -245,7 +295,7 @@ def _badge(scored: pipeline.Scored) -> str:
 
 
 def _save_receipt(receipts: list[dict[str, Any]] | dict[str, Any], stem: str) -> str:
-    path = Path(tempfile.mkdtemp(prefix="xai-")) / f"receipt-{stem}.json"
+    path = _output_folder() / f"receipt-{stem}.json"
     path.write_text(json.dumps(receipts, indent=2, default=str))
     return str(path)
 
@@ -496,8 +546,7 @@ def on_counterfactual(
     )
     if not result.valid:
         gr.Warning(result.message)
-    folder = Path(tempfile.mkdtemp(prefix="xai-cf-"))
-    cf_path = folder / "counterfactual.png"
+    cf_path = _output_folder() / "counterfactual.png"
     Image.fromarray(result.rgb).save(cf_path)
     summary = {
         "request": result.request,
@@ -536,7 +585,8 @@ def on_change_threshold(state: dict[str, Any] | None, threshold: float) -> np.nd
 
 def build_demo() -> gr.Blocks:
     """The Blocks UI; every public event has a stable api_name."""
-    with gr.Blocks(title="Explain any timm image model") as demo:
+    # Gradio's cached uploads and outputs older than an hour are deleted every hour.
+    with gr.Blocks(title="Explain any timm image model", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# Explain any timm image model\nDrop in a photo, pick a model (the built-in EfficientNet-Lite0 "
             "or any timm repo on the Hub with safetensors weights) and see what it predicts and why."
@@ -661,7 +711,7 @@ def build_demo() -> gr.Blocks:
         load_btn.click(
             on_load_model,
             [model_id, revision],
-            [model_info, target],
+            [model_info, target, layer],
             api_name="load_model",
             concurrency_id="cheap",
             concurrency_limit=CHEAP_CONCURRENCY,
@@ -734,7 +784,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     DEFAULT_SOURCE = xai.parse_source(args.model, allow_local=True)
     xai.load_model(DEFAULT_SOURCE)  # once, at start, outside any GPU function
-    build_demo().launch(server_name=args.host, server_port=args.port, show_error=True)
+    build_demo().launch(
+        server_name=args.host, server_port=args.port, show_error=True, max_file_size=images.MAX_UPLOAD_BYTES
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from . import gradcam, integrated_gradients, occlusion
 from .errors import (
     BusyError,
+    CancelledError,
     ConfigError,
     ExplainerError,
     HubUnavailableError,
@@ -39,6 +40,7 @@ EXPLAINERS: dict[str, ExplainFn] = {
 __all__ = [
     "EXPLAINERS",
     "BusyError",
+    "CancelledError",
     "ConfigError",
     "Counterfactual",
     "ExplainerError",

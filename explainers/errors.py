@@ -41,3 +41,7 @@ class OptionError(ExplainerError, ValueError):
 
 class BusyError(ExplainerError, RuntimeError):
     """The server is at capacity; try again in a moment."""
+
+
+class CancelledError(ExplainerError, RuntimeError):
+    """The request was abandoned (the visitor left) and the job stopped early."""

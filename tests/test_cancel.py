@@ -1,0 +1,49 @@
+"""Long jobs stop when their request is abandoned, so the GPU slot they held is not oversubscribed."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+from gradio_client import Client, handle_file
+from servers import ROOT, running_app
+
+COFFEE = str(ROOT / "examples" / "coffee.jpg")
+
+pytestmark = pytest.mark.slow
+
+
+def server_process(url: str) -> psutil.Process:
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "app.py" in cmdline and f"--port {port}" in cmdline:
+            return proc
+    raise AssertionError(f"no app.py process on port {port}")
+
+
+def cpu_percent(proc: psutil.Process, seconds: float = 2.0) -> float:
+    proc.cpu_percent(None)
+    time.sleep(seconds)
+    return proc.cpu_percent(None)
+
+
+def test_a_cancelled_occlusion_job_stops_computing() -> None:
+    with running_app(env={"XAI_GPU_CONCURRENCY": "1"}) as url:
+        proc = server_process(url)
+        client = Client(url, verbose=False)
+        # Dense occlusion with a 4 px stride: ~3000 windows, over a minute on one CPU thread.
+        job = client.submit(
+            handle_file(COFFEE), "default", "", "top-1", "raises", 8, 4, "zero", "dense", api_name="/occlusion"
+        )
+        deadline = time.monotonic() + 60
+        while job.status().code.name != "PROGRESS":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        busy = cpu_percent(proc)
+        job.cancel()
+        time.sleep(1.0)  # the job notices at its next progress report (one batch of windows)
+        idle = cpu_percent(proc, 3.0)
+    assert busy > 60, f"the job was not computing ({busy:.0f}% CPU)"
+    assert idle < 30, f"the cancelled job kept computing ({idle:.0f}% CPU)"
