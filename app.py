@@ -453,7 +453,7 @@ def on_replay(image: Any, receipt_file: Any, map_file: Any) -> tuple[Any, ...]:
         raise xai.OptionError("no receipt was given: upload the receipt JSON a tab or endpoint returned")
     try:
         data = json.loads(Path(receipt_file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise xai.OptionError(f"the receipt is not readable JSON ({exc}); upload the file the app wrote") from exc
     if isinstance(data, list):  # a Compare receipt: replay its first map
         data = data[0] if data else {}

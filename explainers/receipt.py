@@ -149,6 +149,7 @@ def replay(receipt: Mapping[str, Any] | Receipt, image: Any, *, loader: Loader |
     if not isinstance(data, Mapping) or any(k not in data for k in _REQUIRED):
         missing = [k for k in _REQUIRED if not isinstance(data, Mapping) or k not in data]
         raise OptionError(f"not a receipt: missing {', '.join(missing)}; pass the JSON this app wrote")
+    _check_shape(data)
     model, want_image = data["model"], data["image"]
     if loader is None and model.get("source") == "local":
         raise ModelSourceError(
@@ -217,6 +218,41 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
+
+
+# field -> (type it must have, what to say); a receipt is user input on the replay endpoint, so every field is checked
+# before it is used.
+_FIELDS: dict[tuple[str, ...], tuple[type | tuple[type, ...], str]] = {
+    ("model",): (Mapping, "an object"),
+    ("model", "id"): (str, "text"),
+    ("model", "weights_sha256"): (str, "text"),
+    ("image",): (Mapping, "an object"),
+    ("image", "sha256"): (str, "text"),
+    ("method",): (str, "text"),
+    ("options",): (Mapping, "an object"),
+    ("target",): (Mapping, "an object"),
+    ("target", "name"): (str, "text"),
+    ("target", "index"): (int, "a whole number"),
+}
+_RESERVED_OPTIONS = frozenset({"model", "image", "target", "progress"})
+
+
+def _check_shape(data: Mapping[str, Any]) -> None:
+    for path, (kind, words) in _FIELDS.items():
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise OptionError(
+                f"the receipt's {'.'.join(path)} must be {words}, got {type(value).__name__}; "
+                "pass the JSON this app wrote, unedited"
+            )
+    revision = data["model"].get("revision")
+    if revision is not None and not isinstance(revision, str):
+        raise OptionError(f"the receipt's model.revision must be text or null, got {type(revision).__name__}")
+    reserved = _RESERVED_OPTIONS & set(data["options"])
+    if reserved or not all(isinstance(k, str) for k in data["options"]):
+        raise OptionError(f"the receipt's options may not set {sorted(map(str, reserved)) or 'non-text keys'}")
 
 
 def _target(loaded: LoadedModel, spec: Mapping[str, Any]) -> Target:
