@@ -283,7 +283,8 @@ def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndar
     for panel in panels:
         _check_rgb(panel)
     height = min(p.shape[0] for p in panels)
-    zoom = _zoom(height)
+    # Titles are sized for the whole row: a browser shrinks a wide row to its column, and its text with it.
+    zoom = _zoom(sum(round(p.shape[1] * height / p.shape[0]) for p in panels))
     columns: list[np.ndarray] = []
     for panel, title in zip(panels, titles, strict=True):
         w = max(1, round(panel.shape[1] * height / panel.shape[0]))
