@@ -43,6 +43,7 @@ CHEAP_CONCURRENCY = int(os.environ.get("XAI_CHEAP_CONCURRENCY", "4"))
 DIRECTIONS = ["raises", "lowers"]
 OUTPUTS = Path(tempfile.gettempdir()) / "xai-outputs"  # .npy maps, receipts, counterfactual PNGs
 OUTPUT_TTL_S = 3600
+OVERLAY_ALPHA = 0.75  # opacity at full scale; zero stays transparent, so the photo shows through weak evidence
 BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 METHODS = ["gradcam", "occlusion", "integrated_gradients"]
 COMPARE_CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
@@ -279,6 +280,7 @@ def _picture(loaded: xai.LoadedModel, view: View, explanation: xai.Explanation, 
         view.crop_box,
         scale=scale,
         signed=True,
+        alpha=OVERLAY_ALPHA,
         label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})",
     )
     box = explanation.extras.get("critical_box")
