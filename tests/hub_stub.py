@@ -175,9 +175,7 @@ class HubStub:
 
     # ------------------------------------------------------------------ test-side API
 
-    def add_repo(
-        self, repo_id: str, files: Mapping[str, bytes | str | pathlib.Path], *, revision: str = "main"
-    ) -> str:
+    def add_repo(self, repo_id: str, files: Mapping[str, bytes | str | pathlib.Path], *, revision: str = "main") -> str:
         """Create or extend a repo with one new commit on branch `revision`.
 
         Args:
@@ -426,9 +424,7 @@ class HubStub:
             raise _HubError(404, f"{path} does not exist on {revision}", "EntryNotFound", commit=commit.sha)
         recursive = _truthy(query.get("recursive"))
         listed = [
-            e
-            for p, e in sorted(entries.items())
-            if p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
+            e for p, e in sorted(entries.items()) if p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
         ]
         start = int(query.get("cursor", "0"))
         page, headers = listed[start : start + self.page_size], {}
