@@ -718,7 +718,15 @@ def build_demo() -> gr.Blocks:
             concurrency_id="cheap",
             concurrency_limit=CHEAP_CONCURRENCY,
         )
-        predict_btn.click(on_predict, common, [label, decision, predict_json], api_name="predict", **gpu)
+        # Prediction is one forward pass: its own group, so it never waits behind a long explanation.
+        predict_btn.click(
+            on_predict,
+            common,
+            [label, decision, predict_json],
+            api_name="predict",
+            concurrency_id="predict",
+            concurrency_limit=CHEAP_CONCURRENCY,
+        )
         gradcam_btn.click(on_gradcam, [*common, target, direction, layer], gradcam_outputs, api_name="gradcam", **gpu)
         occlusion_btn.click(
             on_occlusion,

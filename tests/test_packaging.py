@@ -66,7 +66,16 @@ def test_the_app_builds_with_zerogpu_decorators_in_no_op_mode() -> None:
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     gpu_events = [fn for fn in demo.fns.values() if fn.concurrency_id == "gpu"]
-    assert {fn.api_name for fn in gpu_events} >= {"predict", "gradcam", "occlusion", "integrated_gradients"}
+    assert {fn.api_name for fn in gpu_events} >= {
+        "gradcam",
+        "occlusion",
+        "integrated_gradients",
+        "counterfactual",
+        "compare",
+        "replay",
+    }
+    cheap = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name in ("predict", "load_model")}
+    assert all(fn.concurrency_id != "gpu" for fn in cheap.values())  # never waits behind a long explanation
     assert all(fn.concurrency_limit == app.GPU_CONCURRENCY for fn in gpu_events)
     assert demo._queue.max_size == app.QUEUE_SIZE
 
