@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -12,12 +12,11 @@ import torch.nn.functional as F
 from .errors import ImageError, TargetError
 from .layers import LayerChoice, find_layer, forward_at, layer_grads, to_spatial
 from .targets import ensure_target, target_outputs
-from .types import Explanation, LoadedModel, Target
+from .types import Explanation, LoadedModel, Progress, Target
 
 METHOD = "gradcam"
 # Below this many cells per side a map cannot say much about where: a 7x7 grid is the ImageNet CNN norm at 224 px.
 COARSE_GRID = 7
-Progress = Callable[[float, str], None]
 
 
 def explain(

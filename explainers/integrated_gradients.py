@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from captum.attr import IntegratedGradients
 from .baselines import baseline, batch_size, check_image, probe
 from .errors import OptionError
 from .targets import ensure_target, forward_fn
-from .types import Explanation, LoadedModel, Target
+from .types import Explanation, LoadedModel, Progress, Target
 
 METHOD = "integrated_gradients"
 REFERENCES = ("black", "blur", "noise")
@@ -22,7 +21,6 @@ MAX_STEPS = 1024
 MAX_SMOOTH_SAMPLES = 64
 MAX_EVALUATIONS = 8192  # n_steps x samples: ~15 min of a small CNN on one CPU thread
 RELATIVE_DELTA_WARNING = 0.01
-Progress = Callable[[float, str], None]
 
 
 def explain(

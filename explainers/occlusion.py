@@ -14,14 +14,13 @@ from captum.attr import Occlusion
 from .baselines import baseline, batch_size, check_image, probe
 from .errors import OptionError
 from .targets import ensure_target, forward_fn
-from .types import Explanation, LoadedModel, Target
+from .types import Explanation, LoadedModel, Progress, Target
 
 METHOD = "occlusion"
 FILLS = ("zero", "mean", "blur")
 MODES = ("auto", "dense", "coarse_to_fine")
 MAX_WINDOWS = 4096  # a 64 x 64 grid: finer than any overlay shows, and ~2 min for a small CNN on one CPU thread
 CLIMB_RESERVE = 8  # forwards kept for one hill-climbing step around the best window (its 3 x 3 neighbourhood)
-Progress = Callable[[float, str], None]
 Cell = tuple[int, int]
 Box = tuple[int, int, int, int]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +17,11 @@ from .loading import load_model, parse_source
 from .predict import predict
 from .preprocess import prepare_image
 from .targets import resolve_target
-from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage
+from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage, Progress
 
 if TYPE_CHECKING:
     from .quality import Scorecard
 
-Progress = Callable[[float, str], None]
 PREPARED_CACHE_SIZE = 16
 QUALITY_STEPS = 8  # deletion/insertion steps per scorecard in the app: half the library default, about half the cost
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,10 +15,9 @@ import torch
 from ._quality import Curves, method_fn, native, order_curves, pool, randomised_copy, spearman
 from .baselines import BASELINES
 from .errors import OptionError
-from .types import Explanation, LoadedModel
+from .types import Explanation, LoadedModel, Progress
 
 Badge = Literal["pass", "warn", "fail"]
-Progress = Callable[[float, str], None]
 
 STEPS = 16
 DEFAULT_REFERENCE = "blur"  # keeps the image's colours and layout, removes objects: a gentle, in-distribution removal

@@ -222,3 +222,5 @@ class Counterfactual:
 
 
 ExplainFn = Callable[..., Explanation]
+Progress = Callable[[float, str], None]
+"""progress(fraction done in [0, 1], message): how methods report to the UI; it may raise to stop the job."""
