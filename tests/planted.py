@@ -226,3 +226,9 @@ def peak_in_box(heatmap: Any, box: Box) -> bool:
     r, c = np.unravel_index(int(np.argmax(arr)), arr.shape)
     top, left, bottom, right = box
     return top <= r < bottom and left <= c < right
+
+
+def hooks_left(module: nn.Module) -> int:
+    """Hooks of any kind still registered on a module tree (a method must leave none behind)."""
+    attrs = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks")
+    return sum(len(getattr(m, a, {})) for m in module.modules() for a in attrs)

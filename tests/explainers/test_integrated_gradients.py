@@ -21,11 +21,6 @@ from explainers.types import Target  # noqa: E402
 N_IMAGES = 40
 
 
-def hooks_left(module: torch.nn.Module) -> int:
-    attrs = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks")
-    return sum(len(getattr(m, a, {})) for m in module.modules() for a in attrs)
-
-
 @pytest.fixture(scope="module")
 def classifiers():
     return {q: planted.planted_classifier(q) for q in range(4)}
@@ -187,7 +182,7 @@ def test_progress_counts_integration_steps_up_to_done(classifiers):
 def test_no_hook_grad_flag_or_mode_outlives_a_call(classifiers):
     model = classifiers[2]
     ig.explain(model, planted.random_images(1, 64), smooth_samples=2)
-    assert hooks_left(model.model) == 0 and not model.model.training
+    assert planted.hooks_left(model.model) == 0 and not model.model.training
     assert not any(p.requires_grad for p in model.model.parameters())
     assert torch.is_grad_enabled()
 

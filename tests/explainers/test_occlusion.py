@@ -23,11 +23,6 @@ N_IMAGES = 40
 MODES = ("dense", "coarse_to_fine")
 
 
-def hooks_left(module: torch.nn.Module) -> int:
-    attrs = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks")
-    return sum(len(getattr(m, a, {})) for m in module.modules() for a in attrs)
-
-
 @pytest.fixture(scope="module")
 def classifiers():
     return {q: planted.planted_classifier(q) for q in range(4)}
@@ -222,7 +217,7 @@ def test_no_hook_grad_flag_or_mode_outlives_a_call(classifiers):
     model = classifiers[2]
     for mode in MODES:
         occlusion.explain(model, planted.random_images(1, 64), mode=mode, progress=lambda f, m: None)
-    assert hooks_left(model.model) == 0 and not model.model.training
+    assert planted.hooks_left(model.model) == 0 and not model.model.training
     assert not any(p.requires_grad for p in model.model.parameters())
     assert torch.is_grad_enabled()
 
