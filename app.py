@@ -29,7 +29,12 @@ from PIL import Image
 
 import explainers as xai
 from explainers import counterfactual as cf_defaults
-from explainers import images, pipeline, receipt, render, report
+from explainers import pipeline, render
+from explainers.models.predict import prepare
+from explainers.models.sources import resolve_source
+from explainers.models import images
+from explainers.trust import receipt
+from explainers.trust import report
 from explainers.layers import candidate_layers
 
 log = logging.getLogger("app")
@@ -98,7 +103,7 @@ def user_errors(fn: F) -> F:
 
 
 def _model(model_id: str | None, revision: str | None) -> xai.LoadedModel:
-    return xai.load_model(pipeline.resolve_source(model_id, revision, DEFAULT_SOURCE))
+    return xai.load_model(resolve_source(model_id, revision, DEFAULT_SOURCE))
 
 
 def _number(value: Any, name: str, *, integer: bool = False) -> Any:
@@ -198,7 +203,7 @@ def _label_value(prediction: xai.Prediction) -> dict[str, float]:
 
 @spaces.GPU(duration=30)
 def _gpu_predict(model_id: str, revision: str, image: Any) -> xai.Prediction:
-    _, prediction = pipeline.prepare(_model(model_id, revision), image)
+    _, prediction = prepare(_model(model_id, revision), image)
     return prediction
 
 
@@ -258,7 +263,7 @@ def _gpu_explain(
 ) -> tuple[View, list[pipeline.Scored]]:
     """Runs where the GPU is: the maps, their scorecards and receipts; returns only CPU arrays (ZeroGPU pickles)."""
     loaded = _model(model_id, revision)
-    prepared, prediction = pipeline.prepare(loaded, image)
+    prepared, prediction = prepare(loaded, image)
     scored = pipeline.explain_scored(
         loaded,
         prepared,
@@ -511,7 +516,7 @@ def _gpu_counterfactual(
     progress: Any = None,
 ) -> tuple[View, xai.Counterfactual]:
     loaded = _model(model_id, revision)
-    prepared, prediction = pipeline.prepare(loaded, image)
+    prepared, prediction = prepare(loaded, image)
     result = pipeline.counterfactual(
         loaded, prepared, prediction, goal, options=options, mask_threshold=mask_threshold, progress=progress
     )
@@ -780,7 +785,7 @@ def _explanation_panel() -> list[gr.components.Component]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python app.py [--model PATH_OR_REPO] [--host H] [--port P]."""
+    """Python app.py [--model PATH_OR_REPO] [--host H] [--port P]."""
     global DEFAULT_SOURCE
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(

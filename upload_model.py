@@ -37,11 +37,13 @@ from PIL import Image
 from timm.data.config import resolve_data_config, resolve_model_data_config
 from timm.models._hub import load_model_config_from_path  # timm exports no public name for it
 
-from explainers import loading
 from explainers.errors import ExplainerError
-from explainers.loading import CONFIG_NAME, DEFAULT_ARCH, WEIGHTS_NAME, parse_source
-from explainers.preprocess import prepare_pil
-from explainers.tasks import DEFAULT_ABSTAIN, parse_task
+from explainers.models import loading
+from explainers.models.default import DEFAULT_ARCH
+from explainers.models.imagenet import imagenet_names
+from explainers.models.preprocess import prepare_pil
+from explainers.models.sources import CONFIG_NAME, WEIGHTS_NAME, parse_source
+from explainers.models.tasks import DEFAULT_ABSTAIN, parse_task
 from explainers.types import LoadedModel, TaskKind
 
 README_NAME = "README.md"
@@ -703,8 +705,6 @@ def _rounded(values: Sequence[float]) -> list[float]:
 
 def default_card() -> ModelCard:
     """The card of the Space's built-in default model (EfficientNet-Lite0, ImageNet-1k), from model_card.md."""
-    from explainers.loading import imagenet_names
-
     with torch.device("meta"):  # only parameters and feature_info are read: allocate nothing
         model = timm.create_model(DEFAULT_ARCH, pretrained=False)
     description = ModelDescription(
@@ -1027,7 +1027,7 @@ def read_names(value: str, flag: str) -> tuple[str, ...]:
         UploadError: the file is missing or has blank lines, or a comma list has empty entries.
     """
     if value.strip().lower() in ("imagenet", "imagenet-1k"):
-        return tuple(loading.imagenet_names())
+        return tuple(imagenet_names())
     path = Path(value).expanduser()
     if path.is_file():
         lines = path.read_text(encoding="utf-8").strip("\n").splitlines()

@@ -25,9 +25,9 @@ import torch
 from PIL import Image
 
 from explainers.counterfactual import explain
-from explainers.loading import load_model
-from explainers.predict import predict
-from explainers.preprocess import prepare_pil
+from explainers.models.loading import load_model
+from explainers.models.predict import predict
+from explainers.models.preprocess import prepare_pil
 from explainers.types import LoadedModel
 
 # skimage.data photos whose docstrings say CC0 or public domain ("cat" is chelsea; "moon" states no licence).

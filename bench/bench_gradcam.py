@@ -13,8 +13,8 @@ import common  # first: pins OpenMP to one thread and puts the repository on sys
 # isort: split
 import torch
 
-from explainers import gradcam
 from explainers.layers import candidate_layers
+from explainers.methods import gradcam
 from explainers.targets import resolve_target
 from explainers.types import LoadedModel, PreparedImage
 
@@ -25,7 +25,8 @@ WARMUP = 2
 
 def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
     """One dict per measurement: name, median_s, x_forward (vs the no_grad forward), x_autograd (vs a forward that
-    records the graph), x_one_map (K-map cases vs the matching one-map case), goal."""
+    records the graph), x_one_map (K-map cases vs the matching one-map case), goal.
+    """
     image, net = prepared.image, loaded.model
     with torch.no_grad():
         top = net(image)[0].topk(K).indices.tolist()

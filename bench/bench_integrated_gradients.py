@@ -14,8 +14,8 @@ import common  # first: pins OpenMP to one thread and puts the repository on sys
 # isort: split
 import torch
 
-from explainers import integrated_gradients
-from explainers.predict import model_outputs
+from explainers.methods import integrated_gradients
+from explainers.models.predict import model_outputs
 from explainers.targets import ensure_target, forward_fn
 from explainers.types import LoadedModel, PreparedImage
 
@@ -26,7 +26,8 @@ WARMUP = 1
 
 def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
     """IG n_steps=32 against 32 forward + backward passes to the input: in one batch (the floor) and in batches of
-    the size IG itself picked for this device."""
+    the size IG itself picked for this device.
+    """
     image = prepared.image
     target = ensure_target(loaded, None, model_outputs(loaded, image))
     fn = forward_fn(loaded, target)

@@ -15,9 +15,9 @@ import common  # first: pins OpenMP to one thread and puts the repository on sys
 import numpy as np
 from captum.attr import Occlusion
 
-from explainers import occlusion
-from explainers.baselines import baseline
-from explainers.predict import model_outputs
+from explainers.methods import occlusion
+from explainers.methods.baselines import baseline
+from explainers.models.predict import model_outputs
 from explainers.targets import ensure_target, forward_fn
 from explainers.types import LoadedModel, PreparedImage
 

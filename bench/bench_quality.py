@@ -15,11 +15,12 @@ import common  # first: pins OpenMP to one thread and puts the repository on sys
 # isort: split
 import torch
 
-from explainers import predict, quality, receipt, report
-from explainers._quality import method_fn
+from explainers import predict, registry
+from explainers.trust import receipt, report
+from explainers.trust import scorecard as quality
 from explainers.types import Explanation, LoadedModel, PreparedImage
 
-METHODS = ("gradcam", "occlusion", "integrated_gradients")  # each with its default options
+METHODS = tuple(registry.METHODS)  # each with its explain() defaults
 RUNS = 3
 
 
@@ -32,7 +33,8 @@ def rows(
     loaded: LoadedModel, prepared: PreparedImage, *, runs: int = RUNS, steps: int = quality.STEPS
 ) -> list[dict[str, Any]]:
     """One row per method (explain, its curves, its full card), one for scoring all three in one call, and one for a
-    plain forward pass. Method rows also hold the explanation and its card (scored once more, untimed)."""
+    plain forward pass. Method rows also hold the explanation and its card (scored once more, untimed).
+    """
     image = prepared.image
     with torch.no_grad():
         loaded.model(image)  # warm-up
@@ -40,7 +42,7 @@ def rows(
 
     def explain(name: str) -> Callable[[], None]:
         def run() -> None:
-            maps[name] = method_fn(name)(loaded, image)  # the top-1 class, espresso
+            maps[name] = registry.get(name).explain(loaded, image)  # the top-1 class, espresso
 
         return run
 

@@ -21,9 +21,9 @@ import skimage.data
 import torch
 from PIL import Image
 
-from explainers.images import image_sha256
-from explainers.loading import load_model
-from explainers.preprocess import prepare_pil
+from explainers.models.images import image_sha256
+from explainers.models.loading import load_model
+from explainers.models.preprocess import prepare_pil
 from explainers.types import LoadedModel, PreparedImage
 
 

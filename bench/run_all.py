@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 from captum.attr import IntegratedGradients, LayerGradCam
 
-from explainers import gradcam, integrated_gradients
-from explainers.baselines import baseline
 from explainers.layers import candidate_layers
-from explainers.predict import model_outputs
+from explainers.methods import gradcam, integrated_gradients
+from explainers.methods.baselines import baseline
+from explainers.models.predict import model_outputs
 from explainers.targets import ensure_target, forward_fn, resolve_target
 from explainers.types import LoadedModel, PreparedImage
 

@@ -1,6 +1,14 @@
-"""Explain what timm image models predict: loading, prediction and one module per attribution method."""
+"""Explain what timm image models predict: loading, prediction, attribution methods, counterfactuals and trust.
 
-from . import gradcam, integrated_gradients, occlusion
+The package root is light: it imports no torch, timm or captum. The names below load their module on first use
+(PEP 562), so ``import explainers.trust.report`` or ``explainers.OptionError`` cost milliseconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BusyError,
     CancelledError,
@@ -14,35 +22,61 @@ from .errors import (
     TargetError,
     UnsafeWeightsError,
 )
-from .loading import load_model, parse_source
-from .predict import predict
-from .preprocess import prepare_image
-from .targets import resolve_target
-from .types import (
-    Counterfactual,
-    ExplainFn,
-    Explanation,
-    LoadedModel,
-    ModelSource,
-    Prediction,
-    PreparedImage,
-    Target,
-    TaskInfo,
-)
 
-# name -> explain(model, image, *, target=None, **options); app tabs, the API and replay all go through it.
-EXPLAINERS: dict[str, ExplainFn] = {
-    "gradcam": gradcam.explain,
-    "occlusion": occlusion.explain,
-    "integrated_gradients": integrated_gradients.explain,
+if TYPE_CHECKING:
+    from .models.loading import load_model
+    from .models.predict import predict
+    from .models.preprocess import prepare_image
+    from .models.sources import parse_source
+    from .targets import resolve_target
+    from .types import (
+        Counterfactual,
+        ExplainFn,
+        Explanation,
+        LoadedModel,
+        ModelSource,
+        Prediction,
+        PreparedImage,
+        Target,
+        TaskInfo,
+    )
+
+# public name -> module that defines it
+_LAZY = {
+    "load_model": "models.loading",
+    "parse_source": "models.sources",
+    "predict": "models.predict",
+    "prepare_image": "models.preprocess",
+    "resolve_target": "targets",
+    **{
+        name: "types"
+        for name in (
+            "Counterfactual",
+            "ExplainFn",
+            "Explanation",
+            "LoadedModel",
+            "ModelSource",
+            "Prediction",
+            "PreparedImage",
+            "Target",
+            "TaskInfo",
+        )
+    },
 }
 
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "EXPLAINERS",
     "BusyError",
     "CancelledError",
     "ConfigError",
     "Counterfactual",
+    "ExplainFn",
     "ExplainerError",
     "Explanation",
     "HubUnavailableError",

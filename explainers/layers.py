@@ -178,7 +178,7 @@ def _token_grid(net: Any, input_hw: tuple[int, int], n_tokens: int) -> tuple[int
     embed = getattr(net, "patch_embed", None)
     grid: tuple[int, int] | None = None
     if embed is not None and getattr(net, "dynamic_img_size", False) and hasattr(embed, "dynamic_feat_size"):
-        grid = tuple(embed.dynamic_feat_size(input_hw))  # type: ignore[assignment]
+        grid = tuple(embed.dynamic_feat_size(input_hw))
     elif embed is not None and getattr(embed, "grid_size", None) is not None:
         grid = (int(embed.grid_size[0]), int(embed.grid_size[1]))
     elif math.isqrt(n_tokens) ** 2 == n_tokens and input_hw[0] == input_hw[1]:

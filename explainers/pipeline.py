@@ -2,66 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from . import counterfactual as cf
+from . import registry
 from .errors import OptionError
-from .images import image_sha256
-from .loading import load_model, parse_source
-from .predict import predict
-from .preprocess import prepare_image
+from .methods import gradcam
 from .targets import resolve_target
-from .types import Counterfactual, Explanation, LoadedModel, ModelSource, Prediction, PreparedImage, Progress
+from .trust import receipt
+from .trust.scorecard import Scorecard, scorecards
+from .types import Counterfactual, Explanation, LoadedModel, Prediction, PreparedImage, Progress
 
-if TYPE_CHECKING:
-    from .quality import Scorecard
-
-PREPARED_CACHE_SIZE = 16
 QUALITY_STEPS = 8  # deletion/insertion steps per scorecard in the app: half the library default, about half the cost
-
-_prepared: OrderedDict[tuple[ModelSource, str, str], tuple[PreparedImage, Prediction]] = OrderedDict()
-_prepared_lock = threading.Lock()
-_stats = {"hits": 0, "misses": 0}
-
-
-def resolve_source(model_id: str | None, revision: str | None, default: ModelSource) -> ModelSource:
-    """What the public UI/API may name: the app's startup model ("default" / blank) or a Hub repo, never a path."""
-    source = parse_source(model_id, revision, allow_local=False)
-    return default if source.kind == "default" else source
-
-
-def prepare(loaded: LoadedModel, image: Any) -> tuple[PreparedImage, Prediction]:
-    """Decode and preprocess an upload, then predict on it: one forward per (model, image), cached.
-
-    Switching tab, method or target reuses the cached view and prediction instead of decoding and predicting again.
-    Methods never modify the prepared tensors in place, so the cached entry can be shared across threads.
-    """
-    key = (loaded.source, loaded.weights_sha256, image_sha256(image))
-    with _prepared_lock:
-        if key in _prepared:
-            _prepared.move_to_end(key)
-            _stats["hits"] += 1
-            return _prepared[key]
-    prepared = prepare_image(loaded, image)
-    entry = (prepared, predict(loaded, prepared))
-    with _prepared_lock:
-        _stats["misses"] += 1
-        _prepared[key] = entry
-        while len(_prepared) > PREPARED_CACHE_SIZE:
-            _prepared.popitem(last=False)
-    return entry
-
-
-def cache_stats() -> dict[str, int]:
-    """Hits and misses of the per-(model, image) cache, for tests and the benchmark."""
-    with _prepared_lock:
-        return dict(_stats)
 
 
 def explain(
@@ -81,14 +38,11 @@ def explain(
         OptionError: unknown method or options the method does not take.
         TargetError: unknown target.
     """
-    from . import EXPLAINERS
-
-    if method not in EXPLAINERS:
-        raise OptionError(f"unknown method {method!r}; choose one of {', '.join(sorted(EXPLAINERS))}")
+    explain_fn = registry.get(method).explain
     resolved = resolve_target(loaded, target, direction=direction, prediction=prediction)
     start = time.perf_counter()
     try:
-        result = EXPLAINERS[method](loaded, prepared.image, target=resolved, progress=progress, **(options or {}))
+        result = explain_fn(loaded, prepared.image, target=resolved, progress=progress, **(options or {}))
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise OptionError(f"{method} does not take option(s) {sorted(options or {})}: {exc}") from exc
@@ -113,9 +67,6 @@ def counterfactual(
         mask_threshold: 0 = edit anywhere; otherwise edit only where the top-1 Grad-CAM map (positive part, scaled to
             its maximum) is at least this high.
     """
-    from . import counterfactual as cf
-    from . import gradcam
-
     if not 0.0 <= mask_threshold < 1.0:
         raise OptionError(f"mask threshold must be in [0, 1), got {mask_threshold}; 0 lets the edit go anywhere")
     mask = None
@@ -156,8 +107,6 @@ def explain_scored(
         options: per-method options, e.g. {"occlusion": {"window": 32}}.
         quality_steps: deletion/insertion steps of the scorecard (fewer is faster, coarser).
     """
-    from . import quality, receipt
-
     if not methods:
         raise OptionError("choose at least one method to run")
     if len(set(methods)) != len(methods):
@@ -178,7 +127,7 @@ def explain_scored(
             )
         )
     scoring = _sub_progress(progress, len(methods) / (len(methods) + 1), 1 / (len(methods) + 1), "scorecard")
-    cards = quality.scorecards(loaded, prepared.image, explanations, steps=quality_steps, progress=scoring)
+    cards = scorecards(loaded, prepared.image, explanations, steps=quality_steps, progress=scoring)
     return [
         Scored(e, c, receipt.build(loaded, prepared, e, c, {"scorecard": c.seconds}, prediction=prediction).to_dict())
         for e, c in zip(explanations, cards, strict=True)
@@ -189,6 +138,3 @@ def _sub_progress(progress: Progress | None, start: float, span: float, label: s
     if progress is None:
         return None
     return lambda fraction, desc: progress(start + span * fraction, f"{label}: {desc}")
-
-
-__all__ = ["Scored", "counterfactual", "explain", "explain_scored", "load_model", "prepare", "resolve_source"]

@@ -186,7 +186,7 @@ def _colorbar(width: int, scale: float, signed: bool, label: str, values: np.nda
 
 
 def robust_scale(heatmap: np.ndarray, *, signed: bool = True) -> float:
-    """overlay's default scale: the ROBUST_PERCENTILE of |heatmap| (positive part if unsigned), or the max if that is 0.
+    """Overlay's default scale: the ROBUST_PERCENTILE of |heatmap| (positive part if unsigned), or the max if that is 0.
 
     Raises:
         ValueError: the map is not finite.

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 
 from .errors import TargetError
+from .models.tasks import decide
 from .types import LoadedModel, Prediction, Target
 
 Direction = Literal["raises", "lowers"]
@@ -76,7 +77,7 @@ def target_outputs(loaded: LoadedModel, outputs: torch.Tensor, targets: list[Tar
 
 
 def forward_fn(loaded: LoadedModel, target: Target) -> Callable[[torch.Tensor], torch.Tensor]:
-    """images (N, 3, h, w) -> signed target output (N,); hand it to captum with target=None."""
+    """Images (N, 3, h, w) -> signed target output (N,); hand it to captum with target=None."""
 
     def fn(images: torch.Tensor) -> torch.Tensor:
         return target_outputs(loaded, loaded.model(images), target)[:, 0]
@@ -90,6 +91,4 @@ def ensure_target(loaded: LoadedModel, target: Target | None, outputs: torch.Ten
         if not 0 <= target.index < loaded.task.num_outputs:
             raise TargetError(f"target index {target.index} is out of range for {loaded.task.num_outputs} outputs")
         return target
-    from .tasks import decide
-
     return resolve_target(loaded, None, prediction=decide(loaded.task, outputs[0].detach().float().cpu().numpy()))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 TaskKind = Literal["multiclass", "multilabel", "regression"]
 SourceKind = Literal["default", "hub", "local"]
@@ -38,6 +40,7 @@ class TaskInfo:
 
     @property
     def num_outputs(self) -> int:
+        """How many outputs the head has."""
         return len(self.names)
 
 
@@ -51,6 +54,7 @@ class ModelSource:
 
     @property
     def display(self) -> str:
+        """The source as a user would type it ("default", "owner/name@rev", a folder)."""
         if self.kind == "default":
             return "default"
         if self.kind == "hub" and self.revision:
@@ -121,6 +125,7 @@ class Target:
 
     @property
     def direction(self) -> str:
+        """ "raises" or "lowers"."""
         return "raises" if self.sign == 1 else "lowers"
 
 

@@ -140,12 +140,12 @@ def test_counterfactual_endpoint_flips_the_prediction_and_round_trips(client: Cl
 
 
 def test_prediction_is_computed_once_per_model_and_image() -> None:
-    from explainers import pipeline
+    from explainers.models import predict
 
     app.on_predict(COFFEE, "default", "")
-    before = pipeline.cache_stats()
+    before = predict.cache_stats()
     app.on_gradcam(COFFEE, "default", "", "top-1", "raises", "", progress=None)
     app.on_gradcam(COFFEE, "default", "", "cup", "raises", "", progress=None)
-    after = pipeline.cache_stats()
+    after = predict.cache_stats()
     assert after["misses"] == before["misses"]
     assert after["hits"] == before["hits"] + 2

@@ -19,7 +19,7 @@ from gradio_client import Client
 from helpers_app import COFFEE, assert_our_message, call, endpoint_args, unexpected_server_errors
 from servers import ROOT, running_app
 
-from explainers.images import MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE
+from explainers.models.images import MAX_PIXELS, MAX_UPLOAD_BYTES, MIN_SIDE
 
 MB = 1024 * 1024
 # Every corpus file is small or refused from its header; a decent server answers each in a second or two. Past this a

@@ -27,7 +27,7 @@ from helpers_app import (
 )
 from servers import running_app
 
-from explainers import receipt as receipts
+from explainers.trust import receipt as receipts
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app
-from explainers import integrated_gradients as ig
-from explainers import occlusion
+from explainers.methods import integrated_gradients as ig
+from explainers.methods import occlusion
 
 # derandomize: the same examples on every run, so CI never fails on a draw a developer could not reproduce.
 FUZZ = settings(

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import huggingface_hub
 import pytest
+from hub_stub import USER, HubStub
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -21,8 +22,6 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-
-from tests.hub_stub import USER, HubStub
 
 TOKEN = "hf_stub_token"
 

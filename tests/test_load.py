@@ -52,6 +52,7 @@ from servers import running_app
 
 import app
 from explainers import pipeline
+from explainers.models.predict import prepare
 
 pytestmark = pytest.mark.slow
 
@@ -434,7 +435,7 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
 
     def registry(i: int) -> None:
         """One map straight from the registry, as every handler computes it (no scorecard, no rendering)."""
-        prepared, prediction = pipeline.prepare(loaded, photos[i % 2])
+        prepared, prediction = prepare(loaded, photos[i % 2])
         kind = i % 25
         if kind in (5, 15):
             method, options = "occlusion", {"window": 112, "stride": 112, "baselines": "zero", "mode": "dense"}

@@ -18,12 +18,13 @@ import safetensors.torch
 import timm
 import torch
 import yaml
+from hub_stub import HubStub
 from huggingface_hub import ModelCard
 
 import upload_model
 from explainers.errors import ConfigError
-from explainers.loading import load_model, parse_source
-from tests.hub_stub import HubStub
+from explainers.models.loading import load_model
+from explainers.models.sources import parse_source
 from upload_model import (
     ModelDescription,
     UnsafeCheckpointError,
@@ -544,7 +545,8 @@ def test_a_sha_is_refused_as_the_revision_to_commit_to(resnet_state, tmp_path, c
 _LOAD_BY_ID = """
     import json, sys, timm, torch
     torch.set_num_threads(1)
-    from explainers.loading import load_model, parse_source
+    from explainers.models.loading import load_model
+    from explainers.models.sources import parse_source
     from upload_model import sample_input
     repo, sha = sys.argv[1], sys.argv[2]
     out = {}

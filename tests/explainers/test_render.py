@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import ImageDraw
 
 from explainers import OptionError
-from explainers.preprocess import crop_box as timm_crop_box
+from explainers.models.preprocess import crop_box as timm_crop_box
 from explainers.render import (
     COLORBAR_HEIGHT,
     TITLE_HEIGHT,

@@ -1,0 +1,1 @@
+"""Where models come from and how they see an image: sources, loading, tasks, preprocessing, prediction."""

@@ -1,0 +1,287 @@
+"""Receipts: what reproduces an explanation (model, weights, image, method, options, target), and its replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import platform
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import registry
+from ..errors import ImageError, ModelSourceError, OptionError, TargetError
+from ..models.loading import load_model
+from ..models.preprocess import prepare_image
+from ..models.sources import parse_source
+from ..types import Explanation, LoadedModel, Prediction, PreparedImage, Target
+from .evidence import evidence
+from .scorecard import Scorecard
+
+APP_VERSION = "0.1.0"  # pyproject.toml [project] version
+RECEIPT_VERSION = 1
+Loader = Callable[[str, "str | None"], LoadedModel]
+_REQUIRED = ("receipt_version", "model", "image", "method", "options", "target")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A JSON-ready record of one explanation.
+
+    Attributes:
+        model: id, revision (40-hex commit for Hub models), weights_sha256, architecture, source kind, task kind.
+        image: sha256 of the upload, its width and height, whether it is grayscale, the model's crop box.
+        method: registry name of the method.
+        options: every option the method ran with, as it reported them.
+        target: name, index, kind, direction.
+        score: the target's raw output (logit or normalised value), before the direction's sign.
+        prediction: the model's prediction of the image (``Prediction.to_dict``) when given.
+        evidence: where the map puts the positive evidence (see ``report.evidence``), for the report.
+        heatmap_sha256: sha256 of the float32 map bytes: identifies the exact map on the device that made it.
+        scorecard: ``Scorecard.to_dict`` when the map was scored.
+        timings: seconds per phase (explanation, scorecard, ...).
+        notes: the method's warnings.
+        extras: the method's facts (IG delta, occlusion critical box, Grad-CAM grid, ...).
+        versions: torch, timm, captum, numpy, python and the app.
+        device: where the map was computed (replays elsewhere agree to float tolerance, not bit for bit).
+        created: UTC time, ISO 8601.
+    """
+
+    model: dict[str, Any]
+    image: dict[str, Any]
+    method: str
+    options: dict[str, Any]
+    target: dict[str, Any]
+    score: float
+    prediction: dict[str, Any] | None
+    evidence: dict[str, Any]
+    heatmap_sha256: str
+    scorecard: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    extras: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"
+    created: str = ""
+    receipt_version: int = RECEIPT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (lists, dicts, str, float, int, bool, None)."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+def build(
+    loaded: LoadedModel,
+    prepared: PreparedImage,
+    explanation: Explanation,
+    scorecard: Scorecard | None = None,
+    timings: Mapping[str, float] | None = None,
+    *,
+    prediction: Prediction | None = None,
+) -> Receipt:
+    """The receipt of one explanation.
+
+    Args:
+        loaded: the model that made it.
+        prepared: the image it explains (its sha256 identifies the upload).
+        explanation: the map and how it was made.
+        scorecard: its quality scorecard, if one was computed.
+        timings: seconds per phase; the explanation's own timings are kept under "explanation.<phase>".
+        prediction: the image's prediction, for the report's confidence band.
+    """
+    all_timings = {f"explanation.{k}": float(v) for k, v in explanation.timings.items()}
+    all_timings.update({k: float(v) for k, v in (timings or {}).items()})
+    rgb = prepared.rgb
+    target = explanation.target
+    return Receipt(
+        model={
+            "id": loaded.model_id,
+            "revision": loaded.revision,
+            "weights_sha256": loaded.weights_sha256,
+            "architecture": loaded.architecture,
+            "source": loaded.source.kind,
+            "task": loaded.task.kind,
+            "units": list(loaded.task.units) if loaded.task.units else None,
+        },
+        image={
+            "sha256": prepared.sha256,
+            "width": int(rgb.shape[1]),
+            "height": int(rgb.shape[0]),
+            "grayscale": bool(rgb.ndim == 2 or (np.ptp(rgb.astype(np.int16), axis=2) <= 2).all()),
+            "crop_box": [float(v) for v in prepared.crop_box],
+        },
+        method=explanation.method,
+        options=dict(explanation.options),
+        target={"name": target.name, "index": target.index, "kind": target.kind, "direction": target.direction},
+        score=float(explanation.score),
+        prediction=prediction.to_dict() if prediction is not None else None,
+        evidence=evidence(explanation.heatmap),
+        heatmap_sha256=heatmap_sha256(explanation.heatmap),
+        scorecard=scorecard.to_dict() if scorecard is not None else None,
+        timings=all_timings,
+        notes=tuple(explanation.notes),
+        extras=dict(explanation.extras),
+        versions=versions(),
+        device=str(loaded.device),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def replay(receipt: Mapping[str, Any] | Receipt, image: Any, *, loader: Loader | None = None) -> Explanation:
+    """Rerun the explanation a receipt describes, on the same model, weights, image, options and target.
+
+    Args:
+        receipt: a receipt (or its ``to_dict``, e.g. read back from JSON).
+        image: the same upload, in any form ``prepare_image`` accepts; a file is checked by its bytes, so give the
+            file (path or bytes) when the receipt was made from one.
+        loader: (model id, revision) -> LoadedModel; by default the built-in model for "default" and the Hub for
+            "owner/name" ids. The app passes its own, which knows its startup model.
+
+    Raises:
+        OptionError: the receipt is malformed or names an unknown method.
+        ModelSourceError: the model cannot be loaded, or its weights differ from the receipt's (sha256).
+        ImageError: the image is not the one the receipt was made from (sha256).
+        TargetError: the model no longer has the receipt's target under that name.
+    """
+    data = receipt.to_dict() if isinstance(receipt, Receipt) else receipt
+    if not isinstance(data, Mapping) or any(k not in data for k in _REQUIRED):
+        missing = [k for k in _REQUIRED if not isinstance(data, Mapping) or k not in data]
+        raise OptionError(f"not a receipt: missing {', '.join(missing)}; pass the JSON this app wrote")
+    _check_shape(data)
+    model, want_image = data["model"], data["image"]
+    if loader is None and model.get("source") == "local":
+        raise ModelSourceError(
+            f"the receipt was made with the local model folder {model['id']!r}; replay it where that folder is "
+            "(the app that made it, or replay(..., loader=...))"
+        )
+    loaded = (loader or _default_loader)(model["id"], model.get("revision"))
+    if loaded.weights_sha256 != model["weights_sha256"]:
+        raise ModelSourceError(
+            f"the weights of {model['id']} have sha256 {loaded.weights_sha256[:12]}..., the receipt's have "
+            f"{str(model['weights_sha256'])[:12]}...: these are different weights, so the map cannot be reproduced; "
+            "load the revision the receipt names"
+        )
+    prepared = prepare_image(loaded, image)
+    if prepared.sha256 != want_image["sha256"]:
+        raise ImageError(
+            f"this image has sha256 {prepared.sha256[:12]}..., the receipt's has {str(want_image['sha256'])[:12]}...: "
+            "replay needs the exact file the receipt was made from (the same bytes, not a re-saved copy)"
+        )
+    explain, target = registry.get(str(data["method"])).explain, _target(loaded, data["target"])
+    try:
+        return explain(loaded, prepared.image, target=target, **dict(data["options"]))
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise OptionError(
+                f"the receipt's options {sorted(data['options'])} do not fit {data['method']}: {exc}"
+            ) from exc
+        raise
+
+
+def same_map(
+    a: Explanation | np.ndarray, b: Explanation | np.ndarray, *, rtol: float = 1e-4, atol: float = 1e-5
+) -> bool:
+    """Whether two maps agree within float tolerance: |a - b| <= atol * max|a|, |b| + rtol * |b| everywhere.
+
+    ``atol`` is relative to the larger map's peak, because maps of different methods differ in scale by orders of
+    magnitude (IG sums to a logit difference; Grad-CAM is in activation units).
+    """
+    x = np.asarray(a.heatmap if isinstance(a, Explanation) else a, dtype=np.float64)
+    y = np.asarray(b.heatmap if isinstance(b, Explanation) else b, dtype=np.float64)
+    if x.shape != y.shape or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return False
+    scale = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
+    return bool(np.allclose(x, y, rtol=rtol, atol=atol * scale))
+
+
+def heatmap_sha256(heatmap: np.ndarray) -> str:
+    """sha256 of the map as C-ordered float32 bytes, after its "HxW float32" shape line."""
+    values = np.ascontiguousarray(heatmap, dtype=np.float32)
+    digest = hashlib.sha256(f"{'x'.join(map(str, values.shape))} float32\n".encode())
+    digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of what shaped the map."""
+    import captum
+    import timm
+    import torch
+
+    return {
+        "app": APP_VERSION,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "captum": captum.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# field -> (type it must have, what to say); a receipt is user input on the replay endpoint, so every field is checked
+# before it is used.
+_FIELDS: dict[tuple[str, ...], tuple[type | tuple[type, ...], str]] = {
+    ("model",): (Mapping, "an object"),
+    ("model", "id"): (str, "text"),
+    ("model", "weights_sha256"): (str, "text"),
+    ("image",): (Mapping, "an object"),
+    ("image", "sha256"): (str, "text"),
+    ("method",): (str, "text"),
+    ("options",): (Mapping, "an object"),
+    ("target",): (Mapping, "an object"),
+    ("target", "name"): (str, "text"),
+    ("target", "index"): (int, "a whole number"),
+}
+_RESERVED_OPTIONS = frozenset({"model", "image", "target", "progress"})
+
+
+def _check_shape(data: Mapping[str, Any]) -> None:
+    for path, (kind, words) in _FIELDS.items():
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise OptionError(
+                f"the receipt's {'.'.join(path)} must be {words}, got {type(value).__name__}; "
+                "pass the JSON this app wrote, unedited"
+            )
+    revision = data["model"].get("revision")
+    if revision is not None and not isinstance(revision, str):
+        raise OptionError(f"the receipt's model.revision must be text or null, got {type(revision).__name__}")
+    reserved = _RESERVED_OPTIONS & set(data["options"])
+    if reserved or not all(isinstance(k, str) for k in data["options"]):
+        raise OptionError(f"the receipt's options may not set {sorted(map(str, reserved)) or 'non-text keys'}")
+
+
+def _target(loaded: LoadedModel, spec: Mapping[str, Any]) -> Target:
+    index, name = int(spec["index"]), str(spec["name"])
+    names = loaded.task.names
+    if not 0 <= index < len(names) or names[index] != name:
+        found = names[index] if 0 <= index < len(names) else "nothing"
+        raise TargetError(
+            f"the receipt explains output {index} {name!r}, but this model's output {index} is {found}; "
+            "its labels changed, so the receipt cannot be replayed on it"
+        )
+    direction = spec.get("direction", "raises")
+    if direction not in ("raises", "lowers"):
+        raise OptionError(f"the receipt's direction must be 'raises' or 'lowers', got {direction!r}")
+    return Target(index, name, loaded.task.kind, 1 if direction == "raises" else -1)
+
+
+def _default_loader(model_id: str, revision: str | None) -> LoadedModel:
+    return load_model(parse_source(model_id, revision, allow_local=False))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
