@@ -125,7 +125,7 @@ class Target:
 
     @property
     def direction(self) -> str:
-        """ "raises" or "lowers"."""
+        """The direction as a word: "raises" or "lowers"."""
         return "raises" if self.sign == 1 else "lowers"
 
 

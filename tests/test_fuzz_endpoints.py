@@ -211,7 +211,7 @@ def test_gradcam_gives_a_map_or_our_message(photo: str, target: str, direction: 
     direction=directions,
     window=mostly(st.integers(4, 224), bad_whole_numbers | st.integers(225, 10**6)),
     stride=mostly(st.integers(2, 112), bad_whole_numbers),
-    baselines=mostly(st.sampled_from(occlusion.FILLS), odd_text),
+    baselines=mostly(st.sampled_from(occlusion.BASELINES), odd_text),
     mode=mostly(st.sampled_from(occlusion.MODES), odd_text),
 )
 def test_occlusion_gives_a_map_or_our_message(

@@ -17,7 +17,7 @@ from ..types import Explanation, LoadedModel, Progress, Target
 from .baselines import baseline, batch_size, check_image, probe
 
 METHOD = "integrated_gradients"
-REFERENCES = ("black", "blur", "noise")
+BASELINES = ("black", "blur", "noise")  # the ones IG offers, of baselines.BASELINES
 MAX_STEPS = 1024
 MAX_SMOOTH_SAMPLES = 64
 MAX_EVALUATIONS = 8192  # n_steps x samples: ~15 min of a small CNN on one CPU thread
@@ -42,7 +42,7 @@ def explain(
         model: the model to explain.
         image: normalised image (1, 3, h, w) on the model's device.
         target: what to explain; None = the top-1 class (classifiers) or the first output (regression).
-        baselines: the reference image, one of REFERENCES (see baselines.BASELINES).
+        baselines: the reference image, one of BASELINES (see baselines.BASELINES).
         n_steps: integration points (captum's Gauss-Legendre rule), 1..MAX_STEPS.
         smooth_samples: SmoothGrad: average the attributions of this many noisy copies of the image (0 = off).
         smooth_stdev: SmoothGrad noise, as a fraction of the [0, 1] pixel range (0.15 = the paper's 10-20%).
@@ -149,8 +149,8 @@ def _noise(model: LoadedModel, image: torch.Tensor, copies: int, stdev: float, s
     return (noise / std).to(device=image.device, dtype=image.dtype)
 
 
-def _check(fill: Any, n_steps: Any, samples: Any, stdev: Any, seed: Any) -> None:
-    options.choice(fill, "integrated gradients baselines", REFERENCES)
+def _check(baselines: Any, n_steps: Any, samples: Any, stdev: Any, seed: Any) -> None:
+    options.choice(baselines, "integrated gradients baselines", BASELINES)
     options.whole(n_steps, "n_steps", low=1, high=MAX_STEPS)
     options.whole(samples, "smooth_samples", low=0, high=MAX_SMOOTH_SAMPLES, off="off")
     if n_steps * max(1, samples) > MAX_EVALUATIONS:

@@ -18,7 +18,7 @@ from ..types import Explanation, LoadedModel, Progress, Target
 from .baselines import baseline, batch_size, check_image, probe
 
 METHOD = "occlusion"
-FILLS = ("zero", "mean", "blur")
+BASELINES = ("zero", "mean", "blur")  # the fills occlusion offers, of baselines.BASELINES
 MODES = ("auto", "dense", "coarse_to_fine")
 MAX_WINDOWS = 4096  # a 64 x 64 grid: finer than any overlay shows, and ~2 min for a small CNN on one CPU thread
 CLIMB_RESERVE = 8  # forwards kept for one hill-climbing step around the best window (its 3 x 3 neighbourhood)
@@ -45,7 +45,7 @@ def explain(
         target: what to explain; None = the top-1 class (classifiers) or the first output (regression).
         window: side of the occluding square in input pixels; None = a seventh of the shorter side (32 at 224).
         stride: step between windows in input pixels, at most ``window``; None = half the window.
-        baselines: the fill, one of FILLS (see baselines.BASELINES).
+        baselines: the fill, one of BASELINES (see baselines.BASELINES).
         mode: "dense" evaluates every window. "coarse_to_fine" occludes blocks of k x k windows as one window, splits
             the most sensitive blocks in four, again, down to single windows, then climbs to a local maximum, all
             within a quarter of the dense forward passes; areas never refined keep their block's value scaled to one
@@ -248,7 +248,7 @@ def _count(side: int, win: int, step: int) -> int:
     return math.ceil((side - win) / step) + 1
 
 
-def _check(window: Any, stride: Any, fill: Any, mode: Any, h: int, w: int) -> tuple[int, int]:
+def _check(window: Any, stride: Any, baselines: Any, mode: Any, h: int, w: int) -> tuple[int, int]:
     side = min(h, w)
     win = max(1, round(side / 7)) if window is None else _whole(window, "window")
     if not 1 <= win <= side:
@@ -259,7 +259,7 @@ def _check(window: Any, stride: Any, fill: Any, mode: Any, h: int, w: int) -> tu
             f"stride must be between 1 and the window ({win} px), got {step}; windows further apart "
             "would leave pixels never occluded"
         )
-    options.choice(fill, "occlusion fill baselines", FILLS)
+    options.choice(baselines, "occlusion fill baselines", BASELINES)
     options.choice(mode, "occlusion mode", MODES)
     n = _count(h, win, step) * _count(w, win, step)
     if n > MAX_WINDOWS:

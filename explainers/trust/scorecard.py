@@ -22,7 +22,7 @@ from .curves import Curves, native, order_curves, pool, randomised_copy, spearma
 Badge = Literal["pass", "warn", "fail"]
 
 STEPS = 16
-DEFAULT_REFERENCE = "blur"  # keeps the image's colours and layout, removes objects: a gentle, in-distribution removal
+DEFAULT_BASELINES = "blur"  # keeps the image's colours and layout, removes objects: a gentle, in-distribution removal
 GRID = 16  # cells per side removed / inserted together: pixel-wise random removal is adversarial noise to a CNN
 # Thresholds on the gain, insertion minus deletion AUC in units of the score's range between the reference and the
 # image. Random order gains exactly 0 on average (restoring cells in one order makes the images of removing them in the
@@ -258,7 +258,7 @@ def _support(heatmap: np.ndarray) -> np.ndarray:
 
 def _own_reference(explanation: Explanation) -> str:
     kind = explanation.options.get("baselines")
-    return kind if isinstance(kind, str) and kind in BASELINES else DEFAULT_REFERENCE
+    return kind if isinstance(kind, str) and kind in BASELINES else DEFAULT_BASELINES
 
 
 def _report(progress: Progress | None, fraction: float, message: str) -> None:

@@ -85,7 +85,7 @@ def test_critical_box_is_the_window_whose_fill_drops_the_target_most(classifiers
     assert result.extras["critical_drop"] == pytest.approx(drops[best], abs=1e-5)
 
 
-@pytest.mark.parametrize("fill", occlusion.FILLS)
+@pytest.mark.parametrize("fill", occlusion.BASELINES)
 def test_dense_occlusion_equals_captum_one_window_per_forward(classifiers, fill):
     model, image = classifiers[2], planted.random_images(1, 64, seed=4)
     result = occlusion.explain(model, image, mode="dense", window=10, stride=3, baselines=fill)
