@@ -32,10 +32,16 @@ def whole(value: Any, name: str, *, low: int, high: int | None = None, unit: str
     lowest = f"{low} ({off})" if off else str(low)
     expected = f"from {lowest} to {high}" if high is not None else f"of at least {lowest}"
     unit = f" {unit}" if unit else ""
-    number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
-    if not number.is_integer() or not low <= number <= (high if high is not None else number):
+    number: int | None = None
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, numbers.Integral):
+        number = int(value)  # exact: a float would round 2**63 - 1 up to 2**63
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        number = int(float(value))
+    if number is None or not low <= number <= (high if high is not None else number):
         raise OptionError(f"{name} must be a whole number {expected}{unit}, got {value!r}")
-    return int(number)
+    return number
 
 
 def real(value: Any, name: str, *, low: float, high: float, low_open: bool = False, words: str = "a number") -> float:
