@@ -11,7 +11,8 @@ from gradio_client import Client, handle_file
 from hub_stub import HubStub
 from servers import ROOT, running_app
 
-from upload_model import ModelDescription, build_folder
+from explainers.types import TaskInfo
+from publishing import ModelDescription, build_folder
 
 pytestmark = pytest.mark.slow
 NUTRITION = ("calories", "mass", "fat", "carb", "protein")
@@ -24,12 +25,14 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     model = timm.create_model("test_resnet", num_classes=len(NUTRITION))
     safetensors.torch.save_file(model.state_dict(), str(work / "ckpt.safetensors"))
     description = ModelDescription(
-        task="regression",
-        names=NUTRITION,
+        task=TaskInfo(
+            "regression",
+            NUTRITION,
+            units=("kcal", "g", "g", "g", "g"),
+            target_mean=(250.0, 200.0, 12.0, 20.0, 15.0),
+            target_std=(150.0, 100.0, 8.0, 15.0, 10.0),
+        ),
         license="apache-2.0",
-        units=("kcal", "g", "g", "g", "g"),
-        target_mean=(250.0, 200.0, 12.0, 20.0, 15.0),
-        target_std=(150.0, 100.0, 8.0, 15.0, 10.0),
     )
     folder = build_folder(
         work / "repo",

