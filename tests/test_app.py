@@ -11,7 +11,8 @@ import pytest
 from gradio_client import Client, handle_file
 from servers import ROOT, running_app
 
-import app
+from explainers.models import predict as prediction_cache
+from ui import gradcam, predict
 
 COFFEE = str(ROOT / "examples" / "coffee.jpg")
 CHELSEA = str(ROOT / "examples" / "chelsea.jpg")
@@ -64,12 +65,12 @@ def test_every_public_endpoint_has_a_stable_name(client: Client) -> None:
 
 def test_handler_turns_explainer_errors_into_gradio_errors() -> None:
     with pytest.raises(gr.Error) as info:
-        app.on_predict(None, "default", "")
+        predict.on_predict(None, "default", "")
     assert "no image" in str(info.value)
 
 
 def test_handler_predicts_a_cat_for_chelsea() -> None:
-    _, _, result = app.on_predict(CHELSEA, "default", "")
+    _, _, result = predict.on_predict(CHELSEA, "default", "")
     top2 = [row["name"] for row in result["top"][:2]]
     assert any("cat" in name or name == "tabby" for name in top2), top2
     json.dumps(result)
@@ -140,12 +141,10 @@ def test_counterfactual_endpoint_flips_the_prediction_and_round_trips(client: Cl
 
 
 def test_prediction_is_computed_once_per_model_and_image() -> None:
-    from explainers.models import predict
-
-    app.on_predict(COFFEE, "default", "")
-    before = predict.cache_stats()
-    app.on_gradcam(COFFEE, "default", "", "top-1", "raises", "", progress=None)
-    app.on_gradcam(COFFEE, "default", "", "cup", "raises", "", progress=None)
-    after = predict.cache_stats()
+    predict.on_predict(COFFEE, "default", "")
+    before = prediction_cache.cache_stats()
+    gradcam.on_gradcam(COFFEE, "default", "", "top-1", "raises", "", progress=None)
+    gradcam.on_gradcam(COFFEE, "default", "", "cup", "raises", "", progress=None)
+    after = prediction_cache.cache_stats()
     assert after["misses"] == before["misses"]
     assert after["hits"] == before["hits"] + 2

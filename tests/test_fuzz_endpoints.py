@@ -24,8 +24,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app
+from explainers import registry
 from explainers.methods import integrated_gradients as ig
 from explainers.methods import occlusion
+from ui import common, compare, counterfactual, gpu, gradcam, predict, reproduce
+from ui import integrated_gradients as ig_tab
+from ui import occlusion as occlusion_tab
 
 # derandomize: the same examples on every run, so CI never fails on a draw a developer could not reproduce.
 FUZZ = settings(
@@ -50,7 +54,7 @@ def cheap_scorecards() -> Iterator[None]:
     """Every map comes with a scorecard; 2 deletion/insertion steps (its minimum) instead of the app's 8 keep each
     explanation about 3x cheaper while running the same code (randomisation check included)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app, "QUALITY_STEPS", 2)
+        patch.setattr(gpu, "QUALITY_STEPS", 2)
         yield
 
 
@@ -66,7 +70,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def class_names() -> tuple[str, ...]:
-    return app._model("default", "").task.names
+    return common.model("default", "").task.names
 
 
 # ------------------------------------------------------------------------------------------------------ strategies
@@ -130,6 +134,16 @@ def _whole(value: float) -> int:
     return int(value)
 
 
+# Handlers named in the parametrised tests below, by name.
+HANDLERS = {
+    "on_gradcam": gradcam.on_gradcam,
+    "on_occlusion": occlusion_tab.on_occlusion,
+    "on_integrated_gradients": ig_tab.on_integrated_gradients,
+    "on_counterfactual": counterfactual.on_counterfactual,
+    "on_change_threshold": counterfactual.on_change_threshold,
+}
+
+
 # -------------------------------------------------------------------------------------------------------- checks
 
 
@@ -189,11 +203,11 @@ def _check_explanation(out: Any, method: str) -> None:
     revision=st.sampled_from(["", "main", "0" * 40]) | odd_text,
 )
 def test_predict_and_load_model_give_a_result_or_our_message(photo: str, model_id: str, revision: str) -> None:
-    out = _result_or_our_error(app.on_predict, photo, model_id, revision)
+    out = _result_or_our_error(predict.on_predict, photo, model_id, revision)
     if out is not None:
         _, decision, result = out
         assert result["decision"] and result["decision"] in decision
-    loaded = _result_or_our_error(app.on_load_model, model_id, revision)
+    loaded = _result_or_our_error(predict.on_load_model, model_id, revision)
     if loaded is not None:
         info, targets_update, layers_update = loaded
         assert info and targets_update["choices"] and "choices" in layers_update
@@ -202,7 +216,9 @@ def test_predict_and_load_model_give_a_result_or_our_message(photo: str, model_i
 @settings(FUZZ, max_examples=40)
 @given(target=targets, direction=directions, layer=st.just("") | odd_text)
 def test_gradcam_gives_a_map_or_our_message(photo: str, target: str, direction: str, layer: str) -> None:
-    _check_explanation(_result_or_our_error(app.on_gradcam, photo, "default", "", target, direction, layer), "gradcam")
+    _check_explanation(
+        _result_or_our_error(gradcam.on_gradcam, photo, "default", "", target, direction, layer), "gradcam"
+    )
 
 
 @settings(FUZZ, max_examples=40)
@@ -222,7 +238,7 @@ def test_occlusion_gives_a_map_or_our_message(
         windows = occlusion._count(INPUT_SIDE, win, step) ** 2
         assume(windows <= MAX_CHEAP_WINDOWS)
     out = _result_or_our_error(
-        app.on_occlusion, photo, "default", "", target, direction, window, stride, baselines, mode
+        occlusion_tab.on_occlusion, photo, "default", "", target, direction, window, stride, baselines, mode
     )
     _check_explanation(out, "occlusion")
 
@@ -243,7 +259,7 @@ def test_integrated_gradients_gives_a_map_or_our_message(
     if accepted and steps * max(1, smooth) <= ig.MAX_EVALUATIONS:  # IG would run it: keep it cheap
         assume(steps * (1 + smooth) <= MAX_CHEAP_IG_PASSES)
     out = _result_or_our_error(
-        app.on_integrated_gradients, photo, "default", "", target, direction, n_steps, baselines, smooth_samples
+        ig_tab.on_integrated_gradients, photo, "default", "", target, direction, n_steps, baselines, smooth_samples
     )
     _check_explanation(out, "integrated_gradients")
 
@@ -280,7 +296,16 @@ def test_counterfactual_gives_a_result_or_our_message(photo: str, request: dict[
     steps = _whole(max_steps)
     assume(not 1 <= steps <= 10_000 or steps <= MAX_CHEAP_CF_STEPS)
     out = _result_or_our_error(
-        app.on_counterfactual, photo, "default", "", goal, *penalties, max_steps, mask_threshold, seed, threshold
+        counterfactual.on_counterfactual,
+        photo,
+        "default",
+        "",
+        goal,
+        *penalties,
+        max_steps,
+        mask_threshold,
+        seed,
+        threshold,
     )
     if out is not None:
         cf_path, npy, summary, original, change, masked, state = out
@@ -302,12 +327,12 @@ def test_each_fuzzed_explainer_gives_a_map_with_plain_options(
     photo: str, handler: str, options: tuple[Any, ...], method: str
 ) -> None:
     """The fuzz above would pass vacuously if every call were refused: each method must work on plain options."""
-    _check_explanation(getattr(app, handler)(photo, "default", "", *options), method)
+    _check_explanation(HANDLERS[handler](photo, "default", "", *options), method)
 
 
 @pytest.fixture(scope="module")
 def cf_state(photo: str) -> dict[str, Any]:
-    return app.on_counterfactual(photo, "default", "", "any other class", 1.0, 0.25, 0.1, 2, 0.0, 0, 0.6)[-1]
+    return counterfactual.on_counterfactual(photo, "default", "", "any other class", 1.0, 0.25, 0.1, 2, 0.0, 0, 0.6)[-1]
 
 
 @settings(FUZZ, max_examples=60)
@@ -318,7 +343,7 @@ def cf_state(photo: str) -> dict[str, Any]:
 def test_change_threshold_gives_a_picture_or_our_message(
     cf_state: dict[str, Any], threshold: float, empty: bool
 ) -> None:
-    out = _result_or_our_error(app.on_change_threshold, None if empty else cf_state, threshold)
+    out = _result_or_our_error(counterfactual.on_change_threshold, None if empty else cf_state, threshold)
     if empty:
         assert out is None
     elif 0.0 <= threshold <= 1.0:
@@ -351,7 +376,7 @@ ODD_NUMBERS = {  # case: (handler, its options after (image, model_id, revision)
     "cf-seed-none": ("on_counterfactual", _CF, 6, None),
     "threshold-nan": ("on_change_threshold", None, 1, NAN),
 }
-# Crashes this file found (app.py converted with int()/float() before validating) are fixed: app._number refuses
+# Crashes this file found (app.py converted with int()/float() before validating) are fixed: parse_number refuses
 # None, NaN and inf with a message naming the field. A new crash goes here as a strict xfail until fixed.
 KNOWN_CRASHES: set[str] = set()
 
@@ -373,25 +398,25 @@ def test_non_finite_or_missing_numbers_get_our_message(photo: str, cf_state: dic
         args = [photo, "default", "", *defaults]
         args[3 + position] = value
     with pytest.raises(Exception) as info:
-        getattr(app, handler)(*args)
+        HANDLERS[handler](*args)
     _assert_gradio_error(info.value)
 
 
 @pytest.mark.parametrize("target", DIGIT_LOOKALIKES)
 def test_gradcam_refuses_digit_lookalike_targets(photo: str, target: str) -> None:
     with pytest.raises(Exception) as info:
-        app.on_gradcam(photo, "default", "", target, "raises", "")
+        gradcam.on_gradcam(photo, "default", "", target, "raises", "")
     _assert_gradio_error(info.value)
 
 
 @pytest.mark.parametrize("target", [t for t in ODD_TEXT if t.strip() not in ("", "top-1", "top1", "auto")])
 def test_gradcam_answers_every_odd_target_with_our_message(photo: str, target: str) -> None:
     try:
-        receipt = app.on_gradcam(photo, "default", "", target, "raises", "")[-1]
+        receipt = gradcam.on_gradcam(photo, "default", "", target, "raises", "")[-1]
     except Exception as exc:  # noqa: BLE001
         _assert_gradio_error(exc)
     else:  # a digit string is an index: only in-range ones and exact names get here
-        assert receipt["target"]["name"] in app._model("default", "").task.names
+        assert receipt["target"]["name"] in common.model("default", "").task.names
 
 
 @pytest.mark.parametrize("penalty", [1, 2, 3], ids=["l2", "l1", "tv"])
@@ -401,7 +426,7 @@ def test_counterfactual_refuses_penalties_that_overflow_float32(photo: str, pena
     args: list[Any] = [photo, "default", "", *_CF]
     args[3 + penalty] = 3.5e38
     with pytest.raises(Exception) as info:
-        app.on_counterfactual(*args)
+        counterfactual.on_counterfactual(*args)
     _assert_gradio_error(info.value)
 
 
@@ -420,10 +445,10 @@ def test_counterfactual_refuses_penalties_that_overflow_float32(photo: str, pena
     ),
 )
 def test_compare_gives_a_picture_or_our_message(photo: str, target: str, direction: str, methods: Any) -> None:
-    chosen = [m for m in app.METHODS if m in (methods or [])]  # what the handler will run
+    chosen = [m for m in registry.METHODS if m in (methods or [])]  # what the handler will run
     # IG at the Compare tab's 64 steps costs seconds per example; test_app and test_load run it.
     assume("integrated_gradients" not in chosen)
-    out = _result_or_our_error(app.on_compare, photo, "default", "", target, direction, methods)
+    out = _result_or_our_error(compare.on_compare, photo, "default", "", target, direction, methods)
     if out is not None:
         picture, cards, report, receipt_file, receipts = out
         assert isinstance(picture, np.ndarray) and picture.dtype == np.uint8
@@ -435,8 +460,8 @@ def test_compare_gives_a_picture_or_our_message(photo: str, target: str, directi
 def receipts(photo: str) -> dict[str, tuple[dict[str, Any], str]]:
     """Real receipts (and the maps they describe) of two cheap runs, for replay to start from."""
     runs = {
-        "gradcam": app.on_gradcam(photo, "default", "", "top-1", "raises", ""),
-        "occlusion": app.on_occlusion(photo, "default", "", "cup", "lowers", 112, 56, "zero", "dense"),
+        "gradcam": gradcam.on_gradcam(photo, "default", "", "top-1", "raises", ""),
+        "occlusion": occlusion_tab.on_occlusion(photo, "default", "", "cup", "lowers", 112, 56, "zero", "dense"),
     }
     return {method: (out[5], out[3]) for method, out in runs.items()}
 
@@ -523,7 +548,7 @@ def test_replay_gives_a_result_or_our_message(
     kept = data.draw(
         st.sampled_from([None, receipts[method][1], receipts["gradcam" if method != "gradcam" else "occlusion"][1]])
     )
-    out = _result_or_our_error(app.on_replay, photo, str(path), kept)
+    out = _result_or_our_error(reproduce.on_replay, photo, str(path), kept)
     if out is not None:
         npy, result = out
         assert np.load(npy).shape == (INPUT_SIDE, INPUT_SIDE) and isinstance(result["bitwise_identical"], bool)
@@ -567,7 +592,7 @@ def test_replay_of_a_tampered_receipt_gets_our_message(
     path = tmp_path / "receipt.json"
     path.write_text(json.dumps(_tampered(receipts["gradcam"][0], *TAMPERED[case])))
     with pytest.raises(Exception) as info:
-        app.on_replay(photo, str(path), None)
+        reproduce.on_replay(photo, str(path), None)
     _assert_gradio_error(info.value)
 
 
@@ -578,7 +603,7 @@ def test_replay_of_deeply_nested_json_gets_our_message(photo: str, tmp_path: Pat
     path = tmp_path / "receipt.json"
     path.write_text(text)
     with pytest.raises(Exception) as info:
-        app.on_replay(photo, str(path), None)
+        reproduce.on_replay(photo, str(path), None)
     _assert_gradio_error(info.value)
 
 
@@ -586,17 +611,19 @@ def test_replay_of_deeply_nested_json_gets_our_message(photo: str, tmp_path: Pat
 
 # endpoint -> a cheap call of its handler
 CALLS = {
-    "load_model": lambda photo: app.on_load_model("default", ""),
-    "predict": lambda photo: app.on_predict(photo, "default", ""),
-    "gradcam": lambda photo: app.on_gradcam(photo, "default", "", "top-1", "raises", ""),
-    "occlusion": lambda photo: app.on_occlusion(photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense"),
-    "integrated_gradients": lambda photo: app.on_integrated_gradients(
+    "load_model": lambda photo: predict.on_load_model("default", ""),
+    "predict": lambda photo: predict.on_predict(photo, "default", ""),
+    "gradcam": lambda photo: gradcam.on_gradcam(photo, "default", "", "top-1", "raises", ""),
+    "occlusion": lambda photo: occlusion_tab.on_occlusion(
+        photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense"
+    ),
+    "integrated_gradients": lambda photo: ig_tab.on_integrated_gradients(
         photo, "default", "", "top-1", "raises", 2, "black", 0
     ),
-    "counterfactual": lambda photo: app.on_counterfactual(
+    "counterfactual": lambda photo: counterfactual.on_counterfactual(
         photo, "default", "", "any other class", 1, 0.25, 0.1, 2, 0, 0, 0.6
     ),
-    "compare": lambda photo: app.on_compare(photo, "default", "", "top-1", "raises", ["gradcam"]),
+    "compare": lambda photo: compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam"]),
 }
 
 

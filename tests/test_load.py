@@ -50,7 +50,14 @@ from helpers_app import (
 from PIL import Image
 from servers import running_app
 
-import app
+import ui.common
+import ui.compare
+import ui.counterfactual
+import ui.gpu
+import ui.gradcam
+import ui.integrated_gradients
+import ui.occlusion
+import ui.reproduce
 from explainers import pipeline
 from explainers.models.predict import prepare
 
@@ -420,7 +427,7 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the files the handlers write land here
-    monkeypatch.setattr(app, "QUALITY_STEPS", int(QUALITY_STEPS))
+    monkeypatch.setattr(ui.gpu, "QUALITY_STEPS", int(QUALITY_STEPS))
     photos = []
     for source in (COFFEE, CHELSEA):
         small = tmp_path / f"{source.stem}_small.png"
@@ -428,10 +435,10 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
             image.thumbnail((96, 96))
             image.save(small)
         photos.append(str(small))
-    loaded = app._model("default", "")
+    loaded = ui.common.model("default", "")
     model = loaded.model
     was_training = model.training
-    kept = app.on_gradcam(photos[0], "default", "", "top-1", "raises", "")  # a receipt and map to replay
+    kept = ui.gradcam.on_gradcam(photos[0], "default", "", "top-1", "raises", "")  # a receipt and map to replay
 
     def registry(i: int) -> None:
         """One map straight from the registry, as every handler computes it (no scorecard, no rendering)."""
@@ -452,19 +459,19 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
         photo = photos[i % 2]
         kind = i % 10
         if kind in (0, 5):
-            app.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense")
+            ui.occlusion.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense")
         elif kind == 3:
-            app.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0)
+            ui.integrated_gradients.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0)
         elif kind == 7:
-            app.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"])
+            ui.compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"])
         elif kind == 9:
-            app.on_replay(photos[0], kept[4], kept[3])
+            ui.reproduce.on_replay(photos[0], kept[4], kept[3])
         else:
-            app.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", "")
+            ui.gradcam.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", "")
 
     def counterfactual() -> None:
         # Its own optimisation, with gradients on the pixels and a Grad-CAM mask: it too must leave nothing behind.
-        app.on_counterfactual(photos[0], "default", "", "any other class", 1.0, 0.25, 0.1, 2, 0.5, 0, 0.6)
+        ui.counterfactual.on_counterfactual(photos[0], "default", "", "any other class", 1.0, 0.25, 0.1, 2, 0.5, 0, 0.6)
 
     # Warm-up: allocator pools, the prepare cache and the counterfactual's batch buffers reach their working size.
     counterfactual()

@@ -62,6 +62,7 @@ def test_every_runtime_package_of_the_design_is_pinned() -> None:
 def test_the_app_builds_with_zerogpu_decorators_in_no_op_mode() -> None:
     assert not spaces.config.Config.zero_gpu  # off Spaces: spaces.GPU returns the function unchanged
     import app
+    from ui import gpu
 
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
@@ -76,7 +77,7 @@ def test_the_app_builds_with_zerogpu_decorators_in_no_op_mode() -> None:
     }
     cheap = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name in ("predict", "load_model")}
     assert all(fn.concurrency_id != "gpu" for fn in cheap.values())  # never waits behind a long explanation
-    assert all(fn.concurrency_limit == app.GPU_CONCURRENCY for fn in gpu_events)
+    assert all(fn.concurrency_limit == gpu.GPU_CONCURRENCY for fn in gpu_events)
     assert demo._queue.max_size == app.QUEUE_SIZE
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..methods.baselines import baseline, batch_size, check_image, probe
 from ..types import LoadedModel, Target
@@ -133,6 +134,20 @@ def pool(heatmap: np.ndarray, grid: int) -> np.ndarray:
     ids = cells(h, w, grid).ravel()
     n = int(ids.max()) + 1
     return np.bincount(ids, weights=heatmap.ravel(), minlength=n) / np.bincount(ids, minlength=n)
+
+
+def density(heatmap: np.ndarray, grid: int) -> np.ndarray:
+    """The map as ``pool`` sees it, spread back to its size and scaled so 1 = evidence spread evenly.
+
+    One unit for maps whose methods speak different units (logit drop per window, per-pixel attribution,
+    channel-weighted activation) and resolutions, so they can share one colour scale.
+    """
+    h, w = np.shape(heatmap)
+    side = max(1, min(grid, h, w))
+    pooled = Image.fromarray(pool(heatmap, grid).reshape(side, side).astype(np.float32))
+    smooth = np.asarray(pooled.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    mass = float(np.abs(smooth).mean())
+    return smooth / mass if mass > 0 else smooth
 
 
 def order_curves(

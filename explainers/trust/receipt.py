@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import json
+import os
 import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,6 +198,38 @@ def same_map(
         return False
     scale = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
     return bool(np.allclose(x, y, rtol=rtol, atol=atol * scale))
+
+
+def read_receipt(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The receipt in a JSON file this app wrote; of a Compare run's list of receipts, the first.
+
+    Raises:
+        OptionError: the file is not readable JSON, or holds neither an object nor a list of them.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise OptionError(f"the receipt is not readable JSON ({exc}); upload the file the app wrote") from exc
+    if isinstance(data, list):  # a Compare receipt: replay its first map
+        data = data[0] if data else {}
+    if not isinstance(data, dict):
+        raise OptionError("the receipt must be a JSON object (or the list a Compare run wrote)")
+    return data
+
+
+def read_map(path: str | os.PathLike[str]) -> np.ndarray:
+    """A kept map: the 2-D float .npy array this app wrote, as float32 (pickled arrays are refused).
+
+    Raises:
+        OptionError: the file is not a .npy array, or not a 2-D float one.
+    """
+    try:
+        kept = np.load(str(path), allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise OptionError(f"the kept map is not a .npy array ({exc}); upload the .npy the app returned") from exc
+    if kept.ndim != 2 or not np.issubdtype(kept.dtype, np.floating):
+        raise OptionError(f"the kept map must be a 2-D float array, got {kept.dtype} {kept.shape}")
+    return kept.astype(np.float32)
 
 
 def heatmap_sha256(heatmap: np.ndarray) -> str:

@@ -16,7 +16,7 @@ from explainers import registry
 from explainers.errors import OptionError
 from explainers.methods import gradcam, integrated_gradients, occlusion
 from explainers.trust import scorecard as quality
-from explainers.trust.curves import pool, randomised_copy, spearman
+from explainers.trust.curves import density, pool, randomised_copy, spearman
 from explainers.types import Explanation, LoadedModel
 
 torch.set_num_threads(1)
@@ -226,6 +226,20 @@ def test_pool_averages_over_cells():
     pooled = pool(heatmap, 16)
     assert pooled.shape == (256,)
     assert pooled[0] == pytest.approx(2.0) and pooled[1:].max() == 0.0
+
+
+def test_density_is_the_pooled_map_at_full_size_with_mean_magnitude_one():
+    heatmap = np.zeros((64, 64), np.float32)
+    heatmap[:32, :32] = 3.0  # the top-left quarter: 4 x 4 of the 8 x 8 cells, far from their borders in the middle
+    spread = density(heatmap, 8)
+    assert spread.shape == (64, 64) and spread.dtype == np.float32
+    assert float(np.abs(spread).mean()) == pytest.approx(1.0, rel=1e-5)
+    assert spread[8, 8] == pytest.approx(4.0, rel=1e-5) and spread[48, 48] == 0.0
+    assert density(heatmap * 100, 8) == pytest.approx(spread, rel=1e-5)  # one unit, whatever the method's
+
+
+def test_density_of_an_empty_map_stays_zero():
+    assert not density(np.zeros((16, 16), np.float32), 16).any()
 
 
 def test_scorecard_is_json_ready_and_deterministic():

@@ -217,6 +217,91 @@ def test_heatmap_sha256_sees_shape_and_values():
     assert receipt.heatmap_sha256(a.reshape(2, 3)) == receipt.heatmap_sha256(a.reshape(2, 3).astype(np.float64))
 
 
+def test_read_receipt_reads_the_object_the_app_wrote(tmp_path):
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps({"method": "gradcam", "options": {}}))
+    assert receipt.read_receipt(path) == {"method": "gradcam", "options": {}}
+    assert receipt.read_receipt(str(path)) == {"method": "gradcam", "options": {}}
+
+
+def test_read_receipt_takes_the_first_of_a_compare_runs_list(tmp_path):
+    path = tmp_path / "receipts.json"
+    path.write_text(json.dumps([{"method": "gradcam"}, {"method": "occlusion"}]))
+    assert receipt.read_receipt(path) == {"method": "gradcam"}
+
+
+def test_read_receipt_of_an_empty_list_is_an_empty_receipt_that_replay_refuses(tmp_path):
+    path = tmp_path / "receipts.json"
+    path.write_text("[]")
+    data = receipt.read_receipt(path)
+    assert data == {}
+    with pytest.raises(OptionError, match="not a receipt"):
+        receipt.replay(data, np.zeros((32, 32, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", "", "[" * 100_000 + "]" * 100_000], ids=["broken", "empty", "deeply-nested"]
+)
+def test_read_receipt_of_unreadable_json_says_so(tmp_path, text):
+    path = tmp_path / "receipt.json"
+    path.write_text(text)
+    with pytest.raises(OptionError, match="the receipt is not readable JSON"):
+        receipt.read_receipt(path)
+
+
+def test_read_receipt_of_bytes_that_are_not_utf8_says_so(tmp_path):
+    path = tmp_path / "receipt.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(OptionError, match="the receipt is not readable JSON"):
+        receipt.read_receipt(path)
+
+
+def test_read_receipt_of_a_missing_file_says_so(tmp_path):
+    with pytest.raises(OptionError, match="the receipt is not readable JSON"):
+        receipt.read_receipt(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("value", [5, "text", None, [5]])
+def test_read_receipt_of_json_that_is_not_an_object_is_refused(tmp_path, value):
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(value))
+    with pytest.raises(OptionError, match="must be a JSON object"):
+        receipt.read_receipt(path)
+
+
+def test_read_map_gives_float32(tmp_path):
+    path = tmp_path / "map.npy"
+    np.save(path, np.arange(6, dtype=np.float64).reshape(2, 3))
+    kept = receipt.read_map(path)
+    assert kept.dtype == np.float32 and kept.shape == (2, 3) and kept[1, 2] == 5.0
+
+
+def test_read_map_refuses_a_file_that_is_not_npy(tmp_path):
+    path = tmp_path / "map.npy"
+    path.write_text("not an array")
+    with pytest.raises(OptionError, match=r"not a \.npy array"):
+        receipt.read_map(path)
+
+
+def test_read_map_refuses_a_pickled_array(tmp_path):
+    path = tmp_path / "map.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(OptionError, match=r"not a \.npy array"):
+        receipt.read_map(path)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.zeros((2, 2, 3), np.float32), np.zeros(4, np.float32), np.zeros((2, 2), np.int64)],
+    ids=["3-D", "1-D", "integer"],
+)
+def test_read_map_refuses_anything_but_a_2d_float_array(tmp_path, array):
+    path = tmp_path / "map.npy"
+    np.save(path, array)
+    with pytest.raises(OptionError, match="must be a 2-D float array"):
+        receipt.read_map(path)
+
+
 @pytest.mark.slow
 def test_the_default_model_replays_from_a_receipt_file(tmp_path):
     import skimage.data

@@ -1,0 +1,55 @@
+"""ZeroGPU duration estimates: they grow with the job, count occlusion windows on the model's own input, stay capped."""
+
+from __future__ import annotations
+
+import pytest
+
+from explainers import cost, registry
+
+SQUARE = (224, 224)
+
+
+def test_grad_cam_asks_for_twenty_seconds():
+    assert cost.explain_seconds({"gradcam": {"layer": None}}, SQUARE) == 20
+
+
+def test_occlusion_counts_its_windows_at_the_input_size():
+    # (224 - 32) // 16 + 1 = 13 windows a side, 169 in all, 20 a second
+    assert cost.explain_seconds({"occlusion": {"window": 32, "stride": 16}}, SQUARE) == 15 + 169 // 20
+
+
+def test_occlusion_on_a_larger_input_asks_for_more():
+    options = {"occlusion": {"window": 32, "stride": 16}}
+    assert cost.explain_seconds(options, (448, 448)) > cost.explain_seconds(options, SQUARE)
+    assert cost.explain_seconds(options, (224, 448)) == 15 + (13 * 27) // 20
+
+
+def test_integrated_gradients_counts_its_passes():
+    assert cost.explain_seconds({"integrated_gradients": {"n_steps": 64, "smooth_samples": 0}}, SQUARE) == 19
+    assert cost.explain_seconds({"integrated_gradients": {"n_steps": 64, "smooth_samples": 4}}, SQUARE) == 31
+
+
+def test_missing_options_count_at_the_registry_defaults():
+    for name, method in registry.METHODS.items():
+        assert cost.explain_seconds({name: {}}, SQUARE) == cost.explain_seconds({name: method.defaults}, SQUARE)
+
+
+def test_several_methods_share_one_overhead():
+    jobs = {name: dict(method.compare) for name, method in registry.METHODS.items()}
+    alone = sum(cost.explain_seconds({name: options}, SQUARE) for name, options in jobs.items())
+    assert cost.explain_seconds(jobs, SQUARE) == alone - cost.OVERHEAD_S * (len(jobs) - 1)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"integrated_gradients": {"n_steps": 10**300}}, {"occlusion": {"window": 1, "stride": 1}}],
+    ids=["ig-steps", "occlusion-windows"],
+)
+def test_absurd_sizes_ask_for_the_most_zerogpu_grants(options):
+    assert cost.explain_seconds(options, (4096, 4096)) == cost.MAX_S
+
+
+def test_counterfactual_asks_for_its_steps():
+    assert cost.counterfactual_seconds({"max_steps": 200}) == 40
+    assert cost.counterfactual_seconds({}) == 20 + cost.MAX_STEPS // 10
+    assert cost.counterfactual_seconds({"max_steps": 10**12}) == cost.MAX_S

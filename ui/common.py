@@ -1,0 +1,97 @@
+"""What every tab shares: the startup model, ExplainerError -> gr.Error, and turning results into what tabs show."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+import gradio as gr
+import numpy as np
+
+import explainers as xai
+from explainers import render
+from explainers.models.sources import resolve_source
+from explainers.pipeline import Scored
+
+TOP1 = "top-1"
+DIRECTIONS = ["raises", "lowers"]
+# Model loading and prediction are cheap: this many at once, in their own groups, never behind a GPU job.
+CHEAP_CONCURRENCY = int(os.environ.get("XAI_CHEAP_CONCURRENCY", "4"))
+OVERLAY_ALPHA = 0.75  # opacity at full scale; zero stays transparent, so the photo shows through weak evidence
+BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_startup: xai.ModelSource = xai.parse_source(os.environ.get("XAI_MODEL"), allow_local=True)
+
+
+class View(NamedTuple):
+    """The CPU-side facts about an upload that rendering needs."""
+
+    rgb: np.ndarray
+    crop_box: tuple[float, float, float, float]
+    sha256: str
+
+
+def set_startup_source(source: xai.ModelSource) -> None:
+    """Make ``source`` the model that "default" (and a blank model id) names from now on."""
+    global _startup
+    _startup = source
+
+
+def model(model_id: str | None, revision: str | None) -> xai.LoadedModel:
+    """The model a UI/API field names: "default" is the startup model, anything else a Hub repo (loaded once)."""
+    return xai.load_model(resolve_source(model_id, revision, _startup))
+
+
+def user_errors(fn: F) -> F:
+    """ExplainerError -> gr.Error (the message the user reads); everything else propagates and is logged."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except xai.ExplainerError as exc:
+            raise gr.Error(str(exc), title=type(exc).__name__) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def require_image(image: Any) -> Any:
+    """The upload, or an ImageError that says how to give one."""
+    if image is None or image == "":
+        raise xai.ImageError("no image was given: upload a photo (PNG, JPEG, WebP...) or pick an example")
+    return image
+
+
+def plain(value: Any) -> Any:
+    """JSON types only (what the browser and a receipt file get); anything else becomes its str()."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def picture(loaded: xai.LoadedModel, view: View, explanation: xai.Explanation, scale: float | None = None) -> Any:
+    """The map over the photo on a signed scale, with the critical box where the method found one."""
+    overlay = render.overlay(
+        view.rgb,
+        explanation.heatmap,
+        view.crop_box,
+        scale=scale,
+        signed=True,
+        alpha=OVERLAY_ALPHA,
+        label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})",
+    )
+    box = explanation.extras.get("critical_box")
+    if box is not None:
+        overlay = render.mark_box(overlay, tuple(box), view.crop_box, model_hw=loaded.input_size)
+    return overlay
+
+
+def badge(scored: Scored) -> str:
+    """The scorecard's verdict and reason, then the method's and the scorecard's notes, as Markdown."""
+    card = scored.scorecard
+    lines = [f"{BADGE_ICONS.get(card.badge, '')} **{card.badge.upper()}** · {card.reason}"]
+    lines += [f"- {note}" for note in (*scored.explanation.notes, *card.notes)]
+    return "\n".join(lines)

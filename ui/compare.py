@@ -1,0 +1,91 @@
+"""The Compare tab (/compare): several methods for one target, in one unit on one colour scale, with agreement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from explainers import registry, render
+from explainers.pipeline import Scored
+from explainers.trust import report
+from explainers.trust.curves import density
+
+from . import gpu, outputs
+from .common import badge, model, picture, plain, require_image, user_errors
+from .components import Inputs, picture_output
+from .jobs import progress_for
+
+CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
+
+
+@user_errors
+def on_compare(
+    image: Any,
+    model_id: str,
+    revision: str,
+    target: str,
+    direction: str,
+    methods: list[str],
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """Run several methods for one target: side by side on one colour scale, scorecards with their agreement."""
+    loaded = model(model_id, revision)
+    chosen = [m for m in registry.METHODS if m in (methods or [])]
+    options = {m: dict(registry.METHODS[m].compare) for m in chosen}  # in display order
+    view, scored = gpu.explain(
+        model_id, revision, require_image(image), options, target, direction, progress_for(progress)
+    )
+    # Methods speak different units (logit drop per window, per-pixel attribution, channel-weighted activation) and
+    # resolutions, so each map is put in one unit first: evidence density on a 16 x 16 grid, 1 = spread evenly.
+    densities = [
+        s.explanation.with_updates(
+            heatmap=density(s.explanation.heatmap, CELLS), method=f"{s.explanation.method} density"
+        )
+        for s in scored
+    ]
+    scale = render.shared_scale([d.heatmap for d in densities])
+    panels = [picture(loaded, view, d, scale=scale) for d in densities]
+    side_by_side = render.side_by_side(panels, [registry.label(s.explanation.method) for s in scored])
+    receipts = [plain(s.receipt) for s in scored]
+    cards = "\n\n".join(f"**{registry.label(s.explanation.method)}**: {badge(s)}" for s in scored)
+    if len(scored) > 1:
+        cards += "\n\n**Agreement** (rank correlation of where each map puts the evidence)\n\n" + _agreement(scored)
+    text = report.report(receipts[0], others=receipts[1:])
+    return side_by_side, cards, text, outputs.save_receipt(receipts, f"compare-{view.sha256[:8]}"), receipts
+
+
+def _agreement(scored: list[Scored]) -> str:
+    """The scorecards' agreement as a Markdown table, one row and column per method."""
+    names = [registry.label(s.explanation.method) for s in scored]
+    rows = ["| | " + " | ".join(names) + " |", "|---" * (len(scored) + 1) + "|"]
+    for name, s in zip(names, scored, strict=True):
+        cells = [
+            "1" if o is s else f"{s.scorecard.agreement.get(o.explanation.method, float('nan')):.2f}" for o in scored
+        ]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def build(inputs: Inputs) -> None:
+    """The Compare tab: which methods, then the side-by-side picture, the scorecards and the receipts."""
+    with gr.Tab("Compare"):
+        methods = gr.CheckboxGroup(
+            [(method.label, name) for name, method in registry.METHODS.items()],
+            value=list(registry.METHODS),
+            label="Methods",
+        )
+        run_button = gr.Button("Compare on one colour scale", variant="primary")
+        side_by_side = picture_output("Side by side")
+        cards = gr.Markdown()
+        with gr.Accordion("Report", open=True):
+            text = gr.Markdown()
+        receipts_file = gr.File(label="Receipts (JSON)")
+        receipts = gr.JSON(label="Receipts", open=False)
+    run_button.click(
+        on_compare,
+        [*inputs.explain, methods],
+        [side_by_side, cards, text, receipts_file, receipts],
+        api_name="compare",
+        **gpu.queue(),
+    )

@@ -1,0 +1,104 @@
+"""Components the tabs share: the upload that our decoder reads, the model and target inputs, the explanation panel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gradio as gr
+
+from .common import DIRECTIONS, TOP1
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = [str(ROOT / "examples" / f"{name}.jpg") for name in ("coffee", "chelsea", "astronaut", "rocket")]
+
+
+class SafeImage(gr.Image):
+    """gr.Image that hands the raw upload path to our decoder instead of opening it with PIL itself.
+
+    gr.Image's own preprocessing calls PIL.Image.open, so a corrupt file fails there with Gradio's generic "error"
+    before our code runs; explainers.images.load_image gives the user a message that says what was wrong.
+    """
+
+    is_template = True  # keeps the front-end component "image"
+
+    def preprocess(self, payload: Any) -> Any:
+        """The upload's path for a file; anything else as gr.Image reads it, with our message when it cannot."""
+        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
+            return str(payload.path)
+        try:
+            return super().preprocess(payload)
+        except Exception as exc:
+            raise gr.Error(
+                f"The upload is not a usable image ({type(exc).__name__}: {exc}). Upload a PNG, JPEG or WebP photo."
+            ) from exc
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The column every tab reads: the photo, the model, and the target to explain."""
+
+    image: SafeImage
+    model_id: gr.Textbox
+    revision: gr.Textbox
+    load_button: gr.Button
+    model_info: gr.Markdown
+    target: gr.Dropdown
+    direction: gr.Radio
+
+    @property
+    def upload(self) -> list[gr.components.Component]:
+        """(image, model_id, revision): what every endpoint but load_model starts with."""
+        return [self.image, self.model_id, self.revision]
+
+    @property
+    def explain(self) -> list[gr.components.Component]:
+        """The upload, then target and direction: what every explanation endpoint starts with."""
+        return [*self.upload, self.target, self.direction]
+
+
+def inputs() -> Inputs:
+    """Lay out the photo (with the example photos), the model fields and the target, in the current column."""
+    image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320)
+    gr.Examples(
+        examples=[[p] for p in EXAMPLES],
+        inputs=[image],
+        label="Example photos (CC0, see examples/CREDITS.md)",
+    )
+    with gr.Group():
+        model_id = gr.Textbox(
+            value="default",
+            label="Model",
+            info="'default' or a Hub repo id (owner/name) with config.json + model.safetensors",
+        )
+        revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
+        load_button = gr.Button("Load model", size="sm")
+        model_info = gr.Markdown()
+    target = gr.Dropdown(
+        choices=[TOP1],
+        value=TOP1,
+        label="Target",
+        allow_custom_value=True,
+        info="class / label / output to explain",
+    )
+    direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
+    return Inputs(image, model_id, revision, load_button, model_info, target, direction)
+
+
+def picture_output(label: str, *, type: Literal["numpy", "filepath"] = "numpy") -> gr.Image:
+    """A read-only PNG picture."""
+    return gr.Image(label=label, type=type, format="png", interactive=False)
+
+
+def explanation_panel() -> list[gr.components.Component]:
+    """The six outputs of an explanation endpoint: overlay, badge, report, raw map, receipt file, receipt."""
+    overlay = picture_output("Explanation")
+    badge = gr.Markdown(label="Quality")
+    with gr.Accordion("Report", open=True):
+        text = gr.Markdown()
+    with gr.Row():
+        npy = gr.File(label="Raw map (.npy, float32, model input size)")
+        receipt_file = gr.File(label="Receipt (JSON: replays this map)")
+    result = gr.JSON(label="Receipt", open=False)
+    return [overlay, badge, text, npy, receipt_file, result]

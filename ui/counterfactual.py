@@ -1,0 +1,122 @@
+"""The counterfactual tab (/counterfactual): the smallest, smoothest edit that moves the prediction to a goal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from explainers import counterfactual as cf_defaults
+from explainers import render
+from explainers.options import parse_number
+
+from . import gpu, outputs
+from .common import model, plain, require_image, user_errors
+from .components import Inputs, picture_output
+from .jobs import progress_for
+
+
+@user_errors
+def on_counterfactual(
+    image: Any,
+    model_id: str,
+    revision: str,
+    goal: str,
+    l2: float,
+    l1: float,
+    tv: float,
+    max_steps: float,
+    mask_threshold: float,
+    seed: float,
+    threshold: float,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """Counterfactual: the smallest, smoothest change that moves the prediction to the goal."""
+    loaded = model(model_id, revision)
+    options = {
+        "l2": parse_number(l2, "l2"),
+        "l1": parse_number(l1, "l1"),
+        "tv": parse_number(tv, "tv"),
+        "max_steps": parse_number(max_steps, "max_steps", integer=True),
+        "seed": parse_number(seed, "seed", integer=True),
+    }
+    mask_threshold = parse_number(mask_threshold, "mask threshold")
+    view, result = gpu.counterfactual(
+        model_id, revision, require_image(image), options, goal, float(mask_threshold), progress_for(progress)
+    )
+    if not result.valid:
+        gr.Warning(result.message)
+    cf_path = outputs.save_png(result.rgb, "counterfactual")
+    summary = {
+        "request": result.request,
+        "valid": result.valid,
+        "message": result.message,
+        "metrics": result.metrics,
+        "options": {**options, "mask_threshold": float(mask_threshold)},
+        "model_id": loaded.model_id,
+        "revision": loaded.revision,
+        "weights_sha256": loaded.weights_sha256,
+        "image_sha256": view.sha256,
+    }
+    state = {"rgb": view.rgb, "delta": result.delta, "crop_box": view.crop_box}
+    return (
+        cf_path,
+        outputs.save_npy(result.delta, "change"),
+        plain(summary),
+        view.rgb,
+        render.change_overlay(view.rgb, result.delta, view.crop_box),
+        _masked(state, threshold),
+        state,
+    )
+
+
+def _masked(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None:
+    if not state:
+        return None
+    return render.masked_by_change(
+        state["rgb"], state["delta"], state["crop_box"], parse_number(threshold, "threshold")
+    )
+
+
+@user_errors
+def on_change_threshold(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None:
+    """Re-mask the original at a new change threshold without recomputing the counterfactual."""
+    return _masked(state, threshold)
+
+
+def build(inputs: Inputs) -> None:
+    """The counterfactual tab: goal and search options, the four pictures, and a threshold that re-masks at once."""
+    with gr.Tab("Counterfactual"):
+        goal = gr.Textbox(
+            value="any other class",
+            label="Goal",
+            info="'any other class', a class name, "
+            "'cat on' / 'cat off' (multi-label), 'calories = 350; protein ± 5 g' (regression)",
+        )
+        with gr.Accordion("Options", open=False), gr.Row():
+            l2 = gr.Number(value=cf_defaults.L2, label="L2 (stay close)")
+            l1 = gr.Number(value=cf_defaults.L1, label="L1 (change few pixels)")
+            tv = gr.Number(value=cf_defaults.TV, label="Total variation (smooth)")
+            steps = gr.Slider(10, 1000, value=cf_defaults.MAX_STEPS, step=10, label="Max steps")
+            mask = gr.Slider(0, 0.95, value=0, step=0.05, label="Confine to Grad-CAM above (0 = off)")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+        run_button = gr.Button("Find a counterfactual", variant="primary")
+        with gr.Row():
+            original = picture_output("Original")
+            change = picture_output("Change")
+        with gr.Row():
+            edited = picture_output("Counterfactual", type="filepath")
+            masked = picture_output("Where it changed")
+        threshold = gr.Slider(0, 1, value=0.6, step=0.05, label="Change threshold")
+        npy = gr.File(label="Change (.npy, float32, model input size x 3)")
+        summary = gr.JSON(label="Result")
+        state = gr.State()
+    run_button.click(
+        on_counterfactual,
+        [*inputs.upload, goal, l2, l1, tv, steps, mask, seed, threshold],
+        [edited, npy, summary, original, change, masked, state],
+        api_name="counterfactual",
+        **gpu.queue(),
+    )
+    threshold.change(on_change_threshold, [state, threshold], masked, api_visibility="private", queue=False)
