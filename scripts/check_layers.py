@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("explainers.counterfactual", 4),
     ("explainers.trust", 4),
     ("explainers.similar", 4),
+    ("explainers.cost", 4),
     ("explainers.corrections", 4),
     ("explainers.pipeline", 5),
     ("explainers", 6),
