@@ -87,19 +87,18 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
     return out
 
 
+COLUMNS = "measurement | median ms | x no_grad forward | x autograd forward | x one map | <goal"
+
+
+def cells(r: dict[str, Any]) -> list[Any]:
+    """One row of the markdown table."""
+    one = "" if r["x_one_map"] is None else f"{r['x_one_map']:.2f}"
+    return [r["name"], f"{r['median_s'] * 1e3:.1f}", f"{r['x_forward']:.2f}", f"{r['x_autograd']:.2f}", one, r["goal"]]
+
+
 def markdown(table: list[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
-    lines = [
-        "| measurement | median ms | x no_grad forward | x autograd forward | x one map | goal |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for r in table:
-        one = "" if r["x_one_map"] is None else f"{r['x_one_map']:.2f}"
-        lines.append(
-            f"| {r['name']} | {r['median_s'] * 1e3:.1f} | {r['x_forward']:.2f} | {r['x_autograd']:.2f} | "
-            f"{one} | {r['goal']} |"
-        )
-    return "\n".join(lines)
+    return common.table(COLUMNS, table, cells)
 
 
 if __name__ == "__main__":

@@ -60,16 +60,18 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
     ]
 
 
+COLUMNS = "measurement | median s | x floor (one batch of 32) | x same passes in IG's batches | relative delta"
+
+
+def cells(r: dict[str, Any]) -> list[Any]:
+    """One row of the markdown table."""
+    rel = "" if r["relative_delta"] is None else f"{r['relative_delta']:.2%}"
+    return [r["name"], f"{r['median_s']:.2f}", f"{r['x_floor']:.2f}", f"{r['x_same_batches']:.2f}", rel]
+
+
 def markdown(table: list[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
-    lines = [
-        "| measurement | median s | x floor (one batch of 32) | x same passes in IG's batches | relative delta |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in table:
-        rel = "" if r["relative_delta"] is None else f"{r['relative_delta']:.2%}"
-        lines.append(f"| {r['name']} | {r['median_s']:.2f} | {r['x_floor']:.2f} | {r['x_same_batches']:.2f} | {rel} |")
-    return "\n".join(lines)
+    return common.table(COLUMNS, table, cells)
 
 
 if __name__ == "__main__":

@@ -61,57 +61,61 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
         raise AssertionError(f"coarse_to_fine found {c2f.extras['critical_box']}, dense {dense.extras['critical_box']}")
     n_windows = dense.extras["n_windows"]
     corr = float(np.corrcoef(c2f.heatmap.ravel(), dense.heatmap.ravel())[0, 1])
+
+    def row(k: int, forwards: int, batch: int, box: Any, **facts: Any) -> dict[str, Any]:
+        return {
+            "name": cases[k][0],
+            "median_s": medians[k],
+            "forwards": forwards,
+            "batch": batch,
+            "x_captum": medians[0] / medians[k],
+            "critical_box": box,
+            **facts,
+        }
+
+    def ours(k: int, result: Any, **facts: Any) -> dict[str, Any]:
+        extras = result.extras
+        return row(k, extras["n_forwards"], extras["perturbations_per_eval"], extras["critical_box"], **facts)
+
     return [
-        {
-            "name": cases[0][0],
-            "median_s": medians[0],
-            "forwards": 1 + n_windows,
-            "batch": 1,
-            "x_captum": 1.0,
-            "critical_box": None,
-            "max_abs_diff": 0.0,
-            "map_corr": 1.0,
-        },
-        {
-            "name": cases[1][0],
-            "median_s": medians[1],
-            "forwards": dense.extras["n_forwards"],
-            "batch": dense.extras["perturbations_per_eval"],
-            "x_captum": medians[0] / medians[1],
-            "critical_box": dense.extras["critical_box"],
-            "max_abs_diff": diff,
-            "map_corr": 1.0,
-        },
-        {
-            "name": cases[2][0],
-            "median_s": medians[2],
-            "forwards": c2f.extras["n_forwards"],
-            "batch": c2f.extras["perturbations_per_eval"],
-            "x_captum": medians[0] / medians[2],
-            "x_dense": medians[1] / medians[2],
-            "x_forwards": dense.extras["n_forwards"] / c2f.extras["n_forwards"],
-            "critical_box": c2f.extras["critical_box"],
-            "max_abs_diff": None,
-            "map_corr": corr,
-        },
+        row(0, 1 + n_windows, 1, None, max_abs_diff=0.0, map_corr=1.0),
+        ours(1, dense, max_abs_diff=diff, map_corr=1.0),
+        ours(
+            2,
+            c2f,
+            x_dense=medians[1] / medians[2],
+            x_forwards=dense.extras["n_forwards"] / c2f.extras["n_forwards"],
+            max_abs_diff=None,
+            map_corr=corr,
+        ),
+    ]
+
+
+COLUMNS = (
+    "measurement | median s | forwards | batch | x faster than captum | x faster than dense | x fewer forwards | "
+    "<critical box | max abs diff vs captum | map corr vs dense"
+)
+
+
+def cells(r: dict[str, Any]) -> list[Any]:
+    """One row of the markdown table."""
+    diff = "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"
+    speed = [f"{r['x_captum']:.2f}", f"{r.get('x_dense', 1.0):.2f}", f"{r.get('x_forwards', 1.0):.2f}"]
+    return [
+        r["name"],
+        f"{r['median_s']:.2f}",
+        r["forwards"],
+        r["batch"],
+        *speed,
+        r["critical_box"],
+        diff,
+        f"{r['map_corr']:.3f}",
     ]
 
 
 def markdown(table: list[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
-    lines = [
-        "| measurement | median s | forwards | batch | x faster than captum | x faster than dense | "
-        "x fewer forwards | critical box | max abs diff vs captum | map corr vs dense |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
-    ]
-    for r in table:
-        diff = "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"
-        lines.append(
-            f"| {r['name']} | {r['median_s']:.2f} | {r['forwards']} | {r['batch']} | {r['x_captum']:.2f} | "
-            f"{r.get('x_dense', 1.0):.2f} | {r.get('x_forwards', 1.0):.2f} | {r['critical_box']} | {diff} | "
-            f"{r['map_corr']:.3f} |"
-        )
-    return "\n".join(lines)
+    return common.table(COLUMNS, table, cells)
 
 
 if __name__ == "__main__":

@@ -108,3 +108,13 @@ def median_seconds(fns: Sequence[Callable[[], Any]], *, runs: int, warmup: int =
 
 def _nothing() -> None:
     pass
+
+
+def table(header: str, rows: Sequence[Any], cells: Callable[[Any], Sequence[Any]] = list) -> str:
+    """A markdown table: header "name | name | <name" ("<" = left-aligned; the first column always is), one row each."""
+    columns = [c.strip() for c in header.split("|")]
+    names = [c.lstrip("<") for c in columns]
+    rule = ["---" if c.startswith("<") or i == 0 else "---:" for i, c in enumerate(columns)]
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
