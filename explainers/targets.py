@@ -17,7 +17,7 @@ from .types import LoadedModel, Prediction, Target
 
 Direction = Literal["raises", "lowers"]
 # "espresso vs cup", "espresso vs. cup", "3 VS 5": the words around one " vs " name the two outputs.
-CONTRAST = re.compile(r"\s+vs\.?\s+", re.IGNORECASE)
+_VS = re.compile(r"\s+vs\.?\s+", re.IGNORECASE)
 
 
 def resolve_target(
@@ -45,7 +45,7 @@ def resolve_target(
         return spec
     if direction not in ("raises", "lowers"):
         raise TargetError(f"direction must be 'raises' or 'lowers', got {direction!r}")
-    if isinstance(spec, str) and CONTRAST.search(spec.strip()) and not _named_exactly(loaded, spec):
+    if isinstance(spec, str) and contrast_sides(spec) and not _named_exactly(loaded, spec):
         return _contrast(loaded, spec, direction, prediction)
     sign: Literal[1, -1] = 1 if direction == "raises" else -1
     task = loaded.task
@@ -77,14 +77,20 @@ def resolve_target(
     raise TargetError(f"this model has no {what} named {text!r}{hint}")
 
 
+def contrast_sides(text: str) -> list[str]:
+    """The sides of "A vs B" as typed (stripped; empty where a side is missing), or [] when the text has no "vs"."""
+    sides = _VS.split(f" {text} ")
+    return [s.strip() for s in sides] if len(sides) > 1 else []
+
+
 def _named_exactly(loaded: LoadedModel, spec: str) -> bool:
     """A name that itself contains " vs " is that output, not a contrast."""
     return spec.strip().lower() in (n.lower() for n in loaded.task.names)
 
 
 def _contrast(loaded: LoadedModel, spec: str, direction: str, prediction: Prediction | None) -> Target:
-    sides = CONTRAST.split(spec.strip())
-    if len(sides) != 2 or not all(s.strip() for s in sides):
+    sides = contrast_sides(spec)
+    if len(sides) != 2 or not all(sides):
         raise TargetError(
             f"a contrastive target is 'A vs B' with one output on each side, got {spec!r}; e.g. "
             f"'{' vs '.join(loaded.task.names[:2])}' (indices work too: '0 vs 1')"

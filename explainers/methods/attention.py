@@ -76,8 +76,8 @@ def rollout(model: LoadedModel, image: torch.Tensor, targets: Sequence[Target] |
     """One forward with explicit attention, one batched backward to every block's attention, then eq. 5-6 of Chefer.
 
     Per block b: A_bar = mean over heads of ReLU(dy/dA_b * A_b); R = I, then R += A_bar @ R block by block. The map
-    is the rows of R for the tokens the head reads (averaged), at the patch tokens: prefix tokens dropped, laid out
-    on the patch grid.
+    is R - I at the rows of the tokens the head reads (averaged) and the columns of the patch tokens (prefix tokens
+    dropped), laid out on the patch grid; for a class-token head that is exactly Chefer's R[cls, patches].
 
     Raises:
         LayerError: no attention blocks, or a head that reads no token (global_pool '').
@@ -111,15 +111,19 @@ def rollout(model: LoadedModel, image: torch.Tensor, targets: Sequence[Target] |
         grads = torch.autograd.grad(signed, captured, eye, is_grads_batched=True, allow_unused=True)
     with torch.no_grad():
         n = captured[0].shape[-1]
-        relevance = torch.eye(n, device=signed.device, dtype=torch.float32).expand(k, n, n)
+        # float64: the identity's 1s would swallow the small terms of a model with small attention gradients.
+        eye_n = torch.eye(n, device=signed.device, dtype=torch.float64)
+        relevance = eye_n.expand(k, n, n)
         dead = torch.ones(k, dtype=torch.bool, device=signed.device)
         for attn, grad in zip(captured, grads, strict=True):
             if grad is None:
                 continue
             dead &= grad.flatten(1).abs().amax(dim=1) == 0
-            weighted = (grad[:, 0].float() * attn[0].float()).clamp(min=0).mean(dim=1)  # (K, N, N), eq. 5
+            weighted = (grad[:, 0].double() * attn[0].double()).clamp(min=0).mean(dim=1)  # (K, N, N), eq. 5
             relevance = relevance + weighted @ relevance  # eq. 6
-        read = relevance[:, rows].mean(dim=1)  # (K, N): what the pooled tokens draw from every token
+        # What the pooled tokens draw from every token through attention; the identity (each token's own residual
+        # stream) is left out: it adds nothing to a class token's row and a constant 1/N to an average-pooled one.
+        read = (relevance - eye_n)[:, rows].mean(dim=1).float()  # (K, N)
         h, w = int(image.shape[2]), int(image.shape[3])
         grid = to_spatial(read[..., None], model, (h, w), num_chs=1)[:, 0]
     heads = int(captured[0].shape[1])
