@@ -194,7 +194,9 @@ def _cams(
             grads = to_spatial(grads.flatten(0, 1), model, (h, w), num_chs=chs).float()
             dead = (grads.flatten(1).abs().amax(dim=1) == 0).tolist()
         backward_s = time.perf_counter() - start - forward_s
-        maps = {v: _upsample(cam_variants.cams(v, acts, grads, len(chosen)), (h, w)) for v in wanted}
+        maps = {v: _upsample(cam_variants.cams(v, acts, grads), (h, w)) for v in wanted}
+        if "eigencam" in maps:
+            maps["eigencam"] = np.repeat(maps["eigencam"], len(chosen), axis=0)
     total = time.perf_counter() - start
     _report(progress, 1.0, f"{label}: done")
     grid = (int(acts.shape[2]), int(acts.shape[3]))
