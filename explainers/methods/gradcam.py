@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .. import options, registry
 from ..errors import ImageError, LayerError, OptionError, TargetError
 from ..layers import candidate_layers, find_layer, forward_at, layer_grads, to_spatial
-from ..targets import ensure_target, raw_score, target_outputs
+from ..targets import ensure_target, target_outputs
 from ..types import Explanation, LoadedModel, Progress, Target
-from . import attention, cam_variants
+from . import attention, cam_results, cam_variants
 
-METHOD = "gradcam"
+METHOD = cam_results.METHOD
 VARIANTS = tuple(registry.GRADCAM_VARIANTS)
-# Below this many cells per side a map cannot say much about where: a 7x7 grid is the ImageNet CNN norm at 224 px.
-COARSE_GRID = 7
 
 
 def explain(
@@ -142,6 +137,55 @@ def _run(
     *,
     layer_for_attention: bool = True,
 ) -> dict[str, tuple[Explanation, ...]]:
+    _check(image, wanted, layer if layer_for_attention else None)
+    image = image.to(model.device)
+    cams = tuple(v for v in wanted if v != "attention")
+    label = registry.GRADCAM_VARIANTS[wanted[0]] if len(wanted) == 1 else "CAM variants"
+    out: dict[str, tuple[Explanation, ...]] = {}
+    if cams:
+        choice = find_layer(model, layer)
+        h, w = int(image.shape[2]), int(image.shape[3])
+        start = time.perf_counter()
+        _report(progress, 0.0, f"{label}: forward")
+        features, outputs = forward_at(model, image, choice)
+        targets = [ensure_target(model, t, outputs) for t in (targets or [None])]  # type: ignore[list-item]
+        forward_s = time.perf_counter() - start
+        chs = None if choice.index is None else choice.num_chs  # the final map's layout is the model's output_fmt
+        grads, dead = None, [False] * len(targets)
+        if any(v in cam_variants.GRADIENT_CAMS for v in cams):  # EigenCAM alone needs no backward
+            _report(progress, 0.5, f"{label}: backward")
+            with torch.enable_grad():  # the caller may be in no_grad; the selection must stay on the graph
+                grads = layer_grads(target_outputs(model, outputs, targets), features)
+        with torch.no_grad():
+            acts = to_spatial(features.detach(), model, (h, w), num_chs=chs).float()
+            if grads is not None:
+                grads = to_spatial(grads.flatten(0, 1), model, (h, w), num_chs=chs).float()
+                dead = (grads.flatten(1).abs().amax(dim=1) == 0).tolist()
+            cells = {v: cam_variants.cams(v, acts, grads) for v in cams}
+        timings = {"forward": forward_s, "backward": time.perf_counter() - start - forward_s}
+        _report(progress, 1.0, f"{label}: done")
+        for v in cams:
+            gradient = v in cam_variants.GRADIENT_CAMS
+            out[v] = cam_results.explanations(
+                targets,
+                outputs,
+                cells[v],
+                (h, w),
+                label=registry.GRADCAM_VARIANTS[v],
+                key=choice.key,
+                reduction=choice.reduction,
+                options={"layer": choice.key, "variant": v},
+                timings={**timings, "total": time.perf_counter() - start},
+                dead=dead if gradient else [False] * len(targets),
+                where=f"layer '{choice.key}'",
+                notes=() if gradient else (_EIGEN_NOTE,),
+            )
+    if "attention" in wanted:
+        out["attention"] = _attention(model, image, targets, progress, label)
+    return {v: out[v] for v in wanted}
+
+
+def _check(image: torch.Tensor, wanted: tuple[str, ...], layer: str | None) -> None:
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[:2] != (1, 3):
         found = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ImageError(
@@ -152,148 +196,42 @@ def _run(
         raise RuntimeError("Grad-CAM needs autograd: call it outside torch.inference_mode()")
     for variant in wanted:
         options.choice(variant, "variant", VARIANTS)
-    if "attention" in wanted and layer and layer_for_attention:
+    if "attention" in wanted and layer:
         raise OptionError(
             f"variant 'attention' rolls out every attention block and takes no layer, got layer {layer!r}; "
             "leave the layer empty"
         )
-    cams = tuple(v for v in wanted if v != "attention")
-    label = registry.GRADCAM_VARIANTS[wanted[0]] if len(wanted) == 1 else "CAM variants"
-    out = _cams(model, image.to(model.device), targets, cams, layer, progress, label) if cams else {}
-    if "attention" in wanted:
-        chosen = [e.target for e in out[cams[0]]] if cams else targets
-        out["attention"] = _attention(model, image.to(model.device), chosen, progress, label)
-    return {v: out[v] for v in wanted}
-
-
-def _cams(
-    model: LoadedModel,
-    image: torch.Tensor,
-    targets: list[Target] | None,
-    wanted: tuple[str, ...],
-    layer: str | None,
-    progress: Progress | None,
-    label: str,
-) -> dict[str, tuple[Explanation, ...]]:
-    choice = find_layer(model, layer)
-    h, w = int(image.shape[2]), int(image.shape[3])
-    start = time.perf_counter()
-    _report(progress, 0.0, f"{label}: forward")
-    features, outputs = forward_at(model, image, choice)
-    chosen = [ensure_target(model, t, outputs) for t in (targets or [None])]  # type: ignore[list-item]
-    forward_s = time.perf_counter() - start
-    chs = None if choice.index is None else choice.num_chs  # the final map's layout is the model's output_fmt
-    grads, dead = None, [False] * len(chosen)
-    if any(v in cam_variants.GRADIENT_CAMS for v in wanted):  # EigenCAM alone needs no backward
-        _report(progress, 0.5, f"{label}: backward")
-        with torch.enable_grad():  # the caller may be in no_grad; the selection must stay on the graph
-            grads = layer_grads(target_outputs(model, outputs, chosen), features)
-    with torch.no_grad():
-        acts = to_spatial(features.detach(), model, (h, w), num_chs=chs).float()
-        if grads is not None:
-            grads = to_spatial(grads.flatten(0, 1), model, (h, w), num_chs=chs).float()
-            dead = (grads.flatten(1).abs().amax(dim=1) == 0).tolist()
-        backward_s = time.perf_counter() - start - forward_s
-        maps = {v: _upsample(cam_variants.cams(v, acts, grads), (h, w)) for v in wanted}
-        if "eigencam" in maps:
-            maps["eigencam"] = np.repeat(maps["eigencam"], len(chosen), axis=0)
-    total = time.perf_counter() - start
-    _report(progress, 1.0, f"{label}: done")
-    grid = (int(acts.shape[2]), int(acts.shape[3]))
-    timings = {"forward": forward_s, "backward": backward_s, "total": total}
-    out = {}
-    for v in wanted:
-        notes, extras = _facts(registry.GRADCAM_VARIANTS[v], choice.key, choice.reduction, grid, (h, w))
-        if v == "eigencam":
-            notes += (_EIGEN_NOTE,)
-        reads = dead if v in cam_variants.GRADIENT_CAMS else [False] * len(chosen)
-        where = f"layer '{choice.key}'"
-        out[v] = _explanations(
-            chosen, outputs, maps[v], {"layer": choice.key, "variant": v}, timings, notes, extras, reads, where
-        )
-    return out
 
 
 def _attention(
     model: LoadedModel, image: torch.Tensor, targets: list[Target] | None, progress: Progress | None, label: str
 ) -> tuple[Explanation, ...]:
-    h, w = int(image.shape[2]), int(image.shape[3])
     start = time.perf_counter()
     _report(progress, 0.0, f"{label}: forward and backward through every block")
     found = attention.rollout(model, image, targets)
-    heat = _upsample(found.maps, (h, w))
-    total = time.perf_counter() - start
     _report(progress, 1.0, f"{label}: done")
-    grid = (int(found.maps.shape[1]), int(found.maps.shape[2]))
-    key = f"attention rollout over {found.blocks} blocks"
-    notes, extras = _facts("Attention rollout", key, None, grid, (h, w))
-    notes += found.notes
-    extras.update({"blocks": found.blocks, "heads": found.heads, "rows": found.rows})
-    timings = {"forward": found.forward_s, "backward": total - found.forward_s, "total": total}
-    options_ = {"layer": None, "variant": "attention"}
-    where = "every attention block"
-    return _explanations(list(found.targets), found.outputs, heat, options_, timings, notes, extras, found.dead, where)
-
-
-def _explanations(
-    chosen: list[Target],
-    outputs: torch.Tensor,
-    heat: np.ndarray,
-    options_: dict[str, Any],
-    timings: dict[str, float],
-    notes: tuple[str, ...],
-    extras: dict[str, Any],
-    dead: Sequence[bool],
-    where: str,
-) -> tuple[Explanation, ...]:
-    row = outputs[0].detach().float().cpu()
-    return tuple(
-        Explanation(
-            method=METHOD,
-            target=t,
-            score=raw_score(t, row),
-            heatmap=heat[k],
-            options=dict(options_),
-            timings=dict(timings),
-            notes=notes + ((_dead_note(where),) if dead[k] else ()),
-            extras={**extras, "zero_gradient": bool(dead[k])},
-        )
-        for k, t in enumerate(chosen)
+    total = time.perf_counter() - start
+    return cam_results.explanations(
+        found.targets,
+        found.outputs,
+        found.maps,
+        (int(image.shape[2]), int(image.shape[3])),
+        label="Attention rollout",
+        key=f"attention rollout over {found.blocks} blocks",
+        reduction=None,
+        options={"layer": None, "variant": "attention"},
+        timings={"forward": found.forward_s, "backward": total - found.forward_s, "total": total},
+        dead=found.dead,
+        where="every attention block",
+        notes=found.notes,
+        extras={"blocks": found.blocks, "heads": found.heads, "rows": found.rows},
     )
-
-
-def _upsample(cams: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:
-    maps = F.interpolate(cams[:, None].float(), size=hw, mode="bilinear", align_corners=False)[:, 0]
-    return maps.cpu().numpy().astype(np.float32)
 
 
 _EIGEN_NOTE = (
     "EigenCAM reads no gradient: it is the layer's strongest pattern of activation, the same map for every target "
     "and direction, so it shows what the layer responds to, not the evidence for this target."
 )
-
-
-def _facts(
-    label: str, key: str, reduction: int | None, grid: tuple[int, int], hw: tuple[int, int]
-) -> tuple[tuple[str, ...], dict]:
-    reduction = reduction or round(max(hw[0] / grid[0], hw[1] / grid[1]))
-    coarse = min(grid) < COARSE_GRID
-    extras = {"layer": key, "grid": list(grid), "reduction": reduction, "coarse": coarse}
-    notes: tuple[str, ...] = ()
-    if coarse:
-        notes = (
-            f"{label} read layer '{key}' on a {grid[0]}x{grid[1]} grid: it cannot localise finer than "
-            f"about 1/{min(grid)} of the image. Check occlusion or integrated gradients before trusting where "
-            "it points.",
-        )
-    return notes, extras
-
-
-def _dead_note(where: str) -> str:
-    return (
-        f"The gradient at {where} is zero everywhere, so this map is blank: the target does not "
-        "depend on this layer's positions here. Pick an earlier layer or another method."
-    )
 
 
 def _report(progress: Progress | None, fraction: float, message: str) -> None:

@@ -11,6 +11,7 @@ import planted
 import pytest
 import timm
 import torch
+from threads import run_threads
 
 from explainers.errors import LayerError
 from explainers.methods import attention, gradcam
@@ -128,22 +129,13 @@ def test_threads_sharing_a_vit_get_the_serial_maps_and_grad_cam_stays_on_the_fus
     variants = ["attention", "gradcam"]
     serial = {(i, v): gradcam.explain(loaded, images[i : i + 1], variant=v).heatmap for i in range(8) for v in variants}
     results: dict[tuple[int, str], np.ndarray] = {}
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
-        try:
-            for i in range(worker, 8, 4):
-                for v in variants if worker % 2 else variants[::-1]:
-                    results[(i, v)] = gradcam.explain(loaded, images[i : i + 1], variant=v).heatmap
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
-            errors.append(exc)
+        for i in range(worker, 8, 4):
+            for v in variants if worker % 2 else variants[::-1]:
+                results[(i, v)] = gradcam.explain(loaded, images[i : i + 1], variant=v).heatmap
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(work, 4)
     for key, expected in serial.items():
         np.testing.assert_array_equal(results[key], expected, err_msg=str(key))
     assert all(m.__dict__["fused_attn"] is True for m in attention.attention_modules(loaded))

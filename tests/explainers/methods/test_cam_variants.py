@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from explainers import prepare_image, registry
+from explainers import pipeline, predict, prepare_image, registry
 from explainers.errors import LayerError, OptionError, TargetError
 from explainers.layers import FINAL, candidate_layers
 from explainers.methods import cam_variants, gradcam
-from explainers.trust import receipt
+from explainers.trust import receipt, report
 from explainers.trust import scorecard as quality
 from explainers.types import LoadedModel, Target, TaskInfo
 
@@ -196,3 +196,19 @@ def test_explain_variants_without_targets_is_a_target_error() -> None:
 def test_the_variants_a_model_can_use_are_listed_per_model() -> None:
     assert gradcam.variants(resnet()) == CAMS
     assert gradcam.variants(planted.planted_vit()) == (*CAMS, "attention")
+
+
+def test_the_pipeline_scores_and_reports_a_variant_under_its_own_name(tmp_path) -> None:
+    loaded = planted.planted_classifier(3)
+    path = tmp_path / "picture.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+    prepared = prepare_image(loaded, path)
+    (scored,) = pipeline.explain_scored(
+        loaded, prepared, predict(loaded, prepared), ["gradcam"], options={"gradcam": {"variant": "layercam"}}
+    )
+    assert scored.receipt["options"] == {"layer": FINAL, "variant": "layercam"}
+    assert scored.scorecard.randomisation is not None
+    text = report.report(scored.receipt)
+    assert (
+        "### Where the evidence is (LayerCAM)" in text and "LayerCAM (layer=final features, variant=layercam)" in text
+    )
