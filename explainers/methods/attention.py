@@ -104,10 +104,10 @@ def rollout(model: LoadedModel, image: torch.Tensor, targets: Sequence[Target] |
     if len(captured) != len(modules):
         raise LayerError(f"{model.architecture}: expected one attention map per block, caught {len(captured)}")
     chosen = tuple(ensure_target(model, t, outputs) for t in (targets or [None]))  # type: ignore[list-item]
-    signed = target_outputs(model, outputs, list(chosen))
-    k = signed.shape[1]
-    eye = torch.eye(k, device=signed.device, dtype=signed.dtype).view(k, 1, k)
-    with torch.enable_grad():
+    with torch.enable_grad():  # the caller may be in no_grad; the selection must stay on the graph
+        signed = target_outputs(model, outputs, list(chosen))
+        k = signed.shape[1]
+        eye = torch.eye(k, device=signed.device, dtype=signed.dtype).view(k, 1, k)
         grads = torch.autograd.grad(signed, captured, eye, is_grads_batched=True, allow_unused=True)
     with torch.no_grad():
         n = captured[0].shape[-1]

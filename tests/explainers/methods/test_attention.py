@@ -163,3 +163,10 @@ def test_a_vit_whose_head_reads_no_token_is_a_layer_error() -> None:
     loaded = timm_loaded("test_vit", {"global_pool": ""}, 160)
     with pytest.raises(LayerError, match="pools its tokens as ''"):
         attention.rollout(loaded, torch.randn(1, 3, 160, 160), None)
+
+
+def test_the_attention_map_is_the_same_inside_no_grad() -> None:
+    loaded, (images, _) = planted.planted_vit(), planted.cue_images(1)
+    expected = gradcam.explain(loaded, images, variant="attention").heatmap
+    with torch.no_grad():
+        np.testing.assert_array_equal(gradcam.explain(loaded, images, variant="attention").heatmap, expected)

@@ -4,6 +4,8 @@ backward, replayable receipts, the randomisation check per variant, and each bad
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -212,3 +214,16 @@ def test_the_pipeline_scores_and_reports_a_variant_under_its_own_name(tmp_path) 
     assert (
         "### Where the evidence is (LayerCAM)" in text and "LayerCAM (layer=final features, variant=layercam)" in text
     )
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", gradcam.VARIANTS)
+def test_cuda_maps_of_every_variant_match_cpu_maps(variant: str, device: str = "cuda") -> None:
+    torch.manual_seed(0)
+    net = timm.create_model("test_vit", num_classes=len(NAMES))
+    cpu = planted.make_loaded(net, TaskInfo("multiclass", NAMES), input_size=160)
+    other = dataclasses.replace(cpu, model=copy.deepcopy(cpu.model).to(device), device=torch.device(device))
+    image = torch.randn(1, 3, 160, 160, generator=torch.Generator().manual_seed(1))
+    expected = gradcam.explain(cpu, image, variant=variant).heatmap
+    result = gradcam.explain(other, image.to(device), variant=variant).heatmap
+    np.testing.assert_allclose(result, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())

@@ -241,3 +241,13 @@ def test_the_counterfactual_of_a_vs_b_makes_a_overtake_b() -> None:
     result = explain(model, prepared, goal="right vs left")
     assert result.request == "right rather than left"
     assert result.valid and result.after.outputs[1] > result.after.outputs[0], result.message
+
+
+def test_attention_rollout_explains_a_vs_b_from_the_difference_of_the_logits() -> None:
+    model = planted.planted_vit()
+    images, boxes = planted.cue_images(1, seed=2)
+    result = gradcam.explain(model, images, target=resolve_target(model, "cue vs none"), variant="attention")
+    with torch.no_grad():
+        outputs = model.model(images)
+    assert result.score == pytest.approx(float(outputs[0, 0] - outputs[0, 1]), rel=1e-5)
+    assert planted.peak_in_box(result.heatmap, boxes[0])
