@@ -40,6 +40,7 @@ class Method:
         compare: the options Compare runs it with.
         sanity: how the randomisation check reruns it; None for methods that do not read gradients.
         function: the explain function, for methods that do not live in ``methods/`` (tests register such).
+        variants: choices of its ``variant`` option, value -> label, the default first; empty when it has none.
     """
 
     name: str
@@ -48,6 +49,7 @@ class Method:
     compare: Mapping[str, Any] = field(default_factory=dict)
     sanity: Sanity | None = None
     function: ExplainFn | None = field(default=None, compare=False, repr=False)
+    variants: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def explain(self) -> ExplainFn:
@@ -57,14 +59,36 @@ class Method:
         return importlib.import_module(f"{__package__}.methods.{self.name}").explain
 
 
+# The Grad-CAM family: one forward and one batched backward give every CAM variant for every target (methods/gradcam.py;
+# which variants a model can use: gradcam.variants(model)). "attention" is gradient-weighted attention rollout for
+# ViT-style models (methods/attention.py); it reads every block, so it takes no layer.
+GRADCAM_VARIANTS = {
+    "gradcam": "Grad-CAM",
+    "hirescam": "HiResCAM",
+    "gradcam++": "Grad-CAM++",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "attention": "Attention rollout",
+}
+
 # Grad-CAM reads a ~7x7 grid, so one randomisation draw's correlation swings by +-0.3: the median of three draws (one
-# backward each) is kept. IG maps have thousands of free pixels and vary by +-0.03 between draws; 8 steps are enough
-# to see whether the map changed (the correlation with an 8-step or a 32-step original differed by <= 0.06 on skimage
+# backward each) is kept. The check reruns the map's own variant. EigenCAM reads no gradient but is computed from the
+# layer's activations, so it still depends on the weights below that layer: at the final features (the default) the
+# re-initialised last stage changes it; at an earlier stage it cannot, and the check rightly fails it there (it
+# cannot show what the model's decision uses). Attention rollout reruns on the copy too (its last block is the
+# re-initialised stage). IG maps have thousands of free pixels and vary by +-0.03 between draws; 8 steps are enough to
+# see whether the map changed (the correlation with an 8-step or a 32-step original differed by <= 0.06 on skimage
 # photos).
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("gradcam", "Grad-CAM", defaults={"layer": None}, sanity=Sanity(draws=3)),
+        Method(
+            "gradcam",
+            "Grad-CAM",
+            defaults={"layer": None, "variant": "gradcam"},
+            sanity=Sanity(draws=3),
+            variants=GRADCAM_VARIANTS,
+        ),
         Method(
             "occlusion",
             "Occlusion",
@@ -93,9 +117,12 @@ def get(name: str) -> Method:
     return METHODS[name]
 
 
-def label(name: str) -> str:
-    """The method's label, or the name itself for anything the registry does not know."""
-    return METHODS[name].label if name in METHODS else name
+def label(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """The method's label (its variant's, when ``options`` name one), or the name itself for anything unknown."""
+    if name not in METHODS:
+        return name
+    method, variant = METHODS[name], (options or {}).get("variant")
+    return method.variants.get(variant, method.label) if isinstance(variant, str) else method.label
 
 
 def names() -> list[str]:

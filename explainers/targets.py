@@ -1,9 +1,13 @@
-"""What to explain: a class, label or regression output (+ direction), resolved once for every method."""
+"""What to explain: a class, label or regression output (+ direction), or the difference of two ("A vs B"), resolved
+once for every method.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -12,6 +16,8 @@ from .models.tasks import decide
 from .types import LoadedModel, Prediction, Target
 
 Direction = Literal["raises", "lowers"]
+# "espresso vs cup", "espresso vs. cup", "3 VS 5": the words around one " vs " name the two outputs.
+_VS = re.compile(r"\s+vs\.?\s+", re.IGNORECASE)
 
 
 def resolve_target(
@@ -25,18 +31,22 @@ def resolve_target(
 
     Args:
         loaded: the model whose task names the outputs.
-        spec: a name exactly as predict shows it, an index (int or digit string), or None / "" for the top-1
-            (multiclass, multilabel) or the first output (regression).
+        spec: a name exactly as predict shows it, an index (int or digit string), None / "" for the top-1
+            (multiclass, multilabel) or the first output (regression), or "A vs B" (each side any of these but
+            empty) for why A rather than B: output A minus output B.
         direction: "raises" explains what pushes the output up, "lowers" what pushes it down.
         prediction: the image's prediction; needed for the top-1 default of classifiers.
 
     Raises:
-        TargetError: unknown name, index out of range, or a bad direction.
+        TargetError: unknown name, index out of range, a bad direction, or an "A vs B" whose sides are empty, the
+            same output, or more than two.
     """
     if isinstance(spec, Target):
         return spec
     if direction not in ("raises", "lowers"):
         raise TargetError(f"direction must be 'raises' or 'lowers', got {direction!r}")
+    if isinstance(spec, str) and contrast_sides(spec) and not _named_exactly(loaded, spec):
+        return _contrast(loaded, spec, direction, prediction)
     sign: Literal[1, -1] = 1 if direction == "raises" else -1
     task = loaded.task
     names = task.names
@@ -67,13 +77,51 @@ def resolve_target(
     raise TargetError(f"this model has no {what} named {text!r}{hint}")
 
 
-def target_outputs(loaded: LoadedModel, outputs: torch.Tensor, targets: list[Target] | Target) -> torch.Tensor:
-    """Signed raw outputs (N, K) for the targets: the quantity every method attributes."""
+def contrast_sides(text: str) -> list[str]:
+    """The sides of "A vs B" as typed (stripped; empty where a side is missing), or [] when the text has no "vs"."""
+    sides = _VS.split(f" {text} ")
+    return [s.strip() for s in sides] if len(sides) > 1 else []
+
+
+def _named_exactly(loaded: LoadedModel, spec: str) -> bool:
+    """A name that itself contains " vs " is that output, not a contrast."""
+    return spec.strip().lower() in (n.lower() for n in loaded.task.names)
+
+
+def _contrast(loaded: LoadedModel, spec: str, direction: str, prediction: Prediction | None) -> Target:
+    sides = contrast_sides(spec)
+    if len(sides) != 2 or not all(sides):
+        raise TargetError(
+            f"a contrastive target is 'A vs B' with one output on each side, got {spec!r}; e.g. "
+            f"'{' vs '.join(loaded.task.names[:2])}' (indices work too: '0 vs 1')"
+        )
+    first = resolve_target(loaded, sides[0], direction=direction, prediction=prediction)
+    rival = resolve_target(loaded, sides[1], prediction=prediction)
+    if rival.index == first.index:
+        raise TargetError(
+            f"{spec!r} contrasts {first.name} with itself, which is zero everywhere; name two different outputs"
+        )
+    return dataclasses.replace(first, contrast=rival.index, contrast_name=rival.name)
+
+
+def target_outputs(loaded: LoadedModel, outputs: torch.Tensor, targets: Sequence[Target] | Target) -> torch.Tensor:
+    """Signed raw outputs (N, K) for the targets: the quantity every method attributes (A - B for "A vs B")."""
     if isinstance(targets, Target):
         targets = [targets]
     index = torch.tensor([t.index for t in targets], device=outputs.device)
     sign = torch.tensor([float(t.sign) for t in targets], device=outputs.device, dtype=outputs.dtype)
-    return outputs.index_select(1, index) * sign
+    selected = outputs.index_select(1, index)
+    if any(t.contrast is not None for t in targets):
+        rival = torch.tensor([t.index if t.contrast is None else t.contrast for t in targets], device=outputs.device)
+        used = torch.tensor([float(t.contrast is not None) for t in targets], device=outputs.device)
+        selected = selected - outputs.index_select(1, rival) * used.to(outputs.dtype)
+    return selected * sign
+
+
+def raw_score(target: Target, row: Any) -> float:
+    """The target's raw quantity in one row of outputs (K,), before its sign: output A, or A - B."""
+    value = float(row[target.index])
+    return value if target.contrast is None else value - float(row[target.contrast])
 
 
 def forward_fn(loaded: LoadedModel, target: Target) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -88,7 +136,9 @@ def forward_fn(loaded: LoadedModel, target: Target) -> Callable[[torch.Tensor], 
 def ensure_target(loaded: LoadedModel, target: Target | None, outputs: torch.Tensor) -> Target:
     """The given target, or the default one (top-1 / first output) read from the image's raw outputs (1, K)."""
     if target is not None:
-        if not 0 <= target.index < loaded.task.num_outputs:
-            raise TargetError(f"target index {target.index} is out of range for {loaded.task.num_outputs} outputs")
+        n = loaded.task.num_outputs
+        for index in (target.index, target.contrast):
+            if index is not None and not 0 <= index < n:
+                raise TargetError(f"target index {index} is out of range for {n} outputs")
         return target
     return resolve_target(loaded, None, prediction=decide(loaded.task, outputs[0].detach().float().cpu().numpy()))

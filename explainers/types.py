@@ -116,17 +116,37 @@ class PreparedImage:
 
 @dataclass(frozen=True)
 class Target:
-    """One thing to explain: an output index, its name, and whether we explain what raises or lowers it."""
+    """One thing to explain: an output index, its name, and whether we explain what raises or lowers it.
+
+    A contrastive target ("why A rather than B") explains output ``index`` minus output ``contrast``: the logit
+    difference of two classes or labels (softmax-free: it is the log-odds of A against B), or the difference of two
+    regression outputs in the head's raw units.
+
+    Attributes:
+        index: the output explained (A).
+        name: its name.
+        kind: the task kind.
+        sign: 1 explains what raises the quantity, -1 what lowers it.
+        contrast: the rival output (B) whose value is subtracted; None for a plain target.
+        contrast_name: the rival's name.
+    """
 
     index: int
     name: str
     kind: TaskKind
     sign: Literal[1, -1] = 1
+    contrast: int | None = None
+    contrast_name: str | None = None
 
     @property
     def direction(self) -> str:
         """The direction as a word: "raises" or "lowers"."""
         return "raises" if self.sign == 1 else "lowers"
+
+    @property
+    def label(self) -> str:
+        """The target as a user names it: "espresso", or "espresso vs cup" for a contrastive one."""
+        return self.name if self.contrast is None else f"{self.name} vs {self.contrast_name}"
 
 
 @dataclass(frozen=True)
@@ -176,7 +196,8 @@ class Explanation:
     Attributes:
         method: registry name ("gradcam", "occlusion", "integrated_gradients").
         target: what was explained.
-        score: the target's raw output on the image (logit or normalised value), before the sign is applied.
+        score: the target's raw output on the image (logit or normalised value; output A minus output B for a
+            contrastive target), before the sign is applied.
         heatmap: raw signed attribution, float32 (h, w) at the model input resolution; positive = supports the target
             in its direction.
         options: every option that shaped the map, JSON-ready, enough to replay it.

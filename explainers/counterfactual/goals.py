@@ -12,10 +12,10 @@ import torch
 
 from ..errors import OptionError, TargetError
 from ..models.tasks import raw_from_value
-from ..targets import resolve_target
+from ..targets import contrast_sides, resolve_target
 from ..types import LoadedModel, Prediction
 
-GoalKind = Literal["other", "class", "label", "value"]
+GoalKind = Literal["other", "class", "label", "value", "beat"]
 
 # Class and label slack is a logit gap. The first candidate must beat the runner-up (or the threshold) by this much,
 # so that 8-bit rounding and the model's own resize rarely undo it; every failed round trip doubles the margin.
@@ -34,8 +34,10 @@ class Objective:
     Attributes:
         kind: "class" (make index the top class), "other" (make anything but index the top class), "on" / "off"
             (push label index over / under its threshold), "band" (bring every (index, centre, tolerance) of bands
-            within its tolerance; the first band is the target, the rest are held outputs).
+            within its tolerance; the first band is the target, the rest are held outputs), "beat" (raise the logit
+            of index above that of rival: "A vs B").
         index: the class or label; for "other" the class to leave.
+        rival: "beat": the class or label to overtake.
         threshold: "on" / "off": the label's decision threshold as a logit.
         bands: "band": (output index, raw centre, raw tolerance) per constraint.
     """
@@ -44,6 +46,7 @@ class Objective:
     index: int = 0
     threshold: float = 0.0
     bands: tuple[tuple[int, float, float], ...] = ()
+    rival: int = 0
 
     @property
     def unit(self) -> str:
@@ -73,12 +76,14 @@ class Objective:
             return outputs[:, self.index] - self.threshold
         if self.kind == "off":
             return self.threshold - outputs[:, self.index]
+        if self.kind == "beat":
+            return outputs[:, self.index] - outputs[:, self.rival]
         return torch.stack([1.0 - (outputs[:, i] - c).abs() / t for i, c, t in self.bands], dim=1).min(dim=1).values
 
     def met(self, outputs: torch.Tensor, margin: torch.Tensor | float = 0.0) -> torch.Tensor:
         """(N,) whether each row meets the goal with at least `margin` to spare (decide's own rule at margin 0)."""
         slack = self.slack(outputs)
-        if self.kind in ("class", "other", "off"):
+        if self.kind in ("class", "other", "off", "beat"):
             return slack > margin
         return slack >= margin
 
@@ -139,8 +144,10 @@ class Goal:
 
     Attributes:
         kind: "other" (any class but the predicted one), "class" (that class on top), "label" (a multi-label label
-            switched on or off) or "value" (a regression output brought to a value).
+            switched on or off), "value" (a regression output brought to a value) or "beat" (a class or label whose
+            logit should overtake another's: "A vs B").
         name: the class, label or output as the model names it.
+        rival: beat: the class or label to overtake.
         on: label: True switches it on, False off, None flips whatever the image shows.
         value: value: the target in the output's user units (z-scored heads are de-normalised first).
         tolerance: value: the accepted band around the target, in user units; None is 5% of the requested change.
@@ -153,6 +160,7 @@ class Goal:
     value: float | None = None
     tolerance: float | None = None
     hold: tuple[tuple[str, float], ...] = ()
+    rival: str = ""
 
 
 def parse_goal(model: LoadedModel, text: str) -> Goal:
@@ -161,6 +169,8 @@ def parse_goal(model: LoadedModel, text: str) -> Goal:
     Accepted forms: multiclass "any other class" (or "" / "other") and a class name ("espresso", "class espresso");
     multi-label "cat on", "cat off", "+cat", "-cat" or "cat" (flip); regression "calories = 350", "calories = 350 ± 10
     kcal", then optional held outputs "; protein ± 5 g, hold fat within 2" ("±", "+-", "+/-" and "within" all work).
+    Classes and labels also take "A vs B": the logit of A should overtake that of B (the counterfactual of "why A
+    rather than B"; for multi-label models the thresholds play no part).
 
     Raises:
         TargetError: the text names no class, label or output of this model, or cannot be read.
@@ -169,6 +179,8 @@ def parse_goal(model: LoadedModel, text: str) -> Goal:
     if not isinstance(text, str):
         raise TargetError(f"the goal must be text such as 'any other class', got {type(text).__name__}")
     task, spec = model.task, " ".join(text.split())
+    if contrast_sides(spec) and spec.lower() not in (n.lower() for n in task.names):
+        return _beat(model, spec)
     if task.kind == "multiclass":
         if spec.lower() in _OTHER_WORDS:
             return Goal("other")
@@ -204,6 +216,21 @@ def parse_goal(model: LoadedModel, text: str) -> Goal:
     return Goal("value", name, value=float(match["value"]), tolerance=tolerance, hold=tuple(hold))
 
 
+def _beat(model: LoadedModel, spec: str) -> Goal:
+    if model.task.kind == "regression":
+        raise TargetError(
+            f"{spec!r}: a regression goal is a value ('{model.task.names[0]} = <value>'); 'A vs B' goals are for "
+            "classes and labels"
+        )
+    sides = contrast_sides(spec)
+    if len(sides) != 2 or not all(sides):
+        raise TargetError(f"an 'A vs B' goal names two outputs, got {spec!r}")
+    name, rival = _named(model, sides[0]), _named(model, sides[1])
+    if name == rival:
+        raise TargetError(f"{spec!r} asks {name} to overtake itself; name two different outputs")
+    return Goal("beat", name, rival=rival)
+
+
 def _named(model: LoadedModel, text: str) -> str:
     """The output a name (or index) refers to; unlike resolve_target, no default stands in for an empty name."""
     if text.strip().lower() in ("", "top-1", "top1", "auto"):
@@ -231,7 +258,8 @@ def _tolerance(text: str, name: str) -> float:
 def resolve(model: LoadedModel, goal: Goal, before: Prediction) -> tuple[Objective, str]:
     """The goal against this image: the objective in raw units and the request in words."""
     task = model.task
-    fits = {"multiclass": ("other", "class"), "multilabel": ("label",), "regression": ("value",)}[task.kind]
+    kinds = {"multiclass": ("other", "class", "beat"), "multilabel": ("label", "beat"), "regression": ("value",)}
+    fits = kinds[task.kind]
     if not isinstance(goal, Goal) or goal.kind not in fits:
         found = goal.kind if isinstance(goal, Goal) else type(goal).__name__
         raise TargetError(
@@ -243,6 +271,9 @@ def resolve(model: LoadedModel, goal: Goal, before: Prediction) -> tuple[Objecti
         return Objective("other", index), f"any class other than {task.names[index]}"
     index = task.names.index(_named(model, goal.name))
     name = task.names[index]
+    if goal.kind == "beat":
+        rival = task.names.index(_named(model, goal.rival))
+        return Objective("beat", index, rival=rival), f"{name} rather than {task.names[rival]}"
     if goal.kind == "class":
         return Objective("class", index), f"class {name}"
     if goal.kind == "label":
@@ -303,6 +334,10 @@ def failure(
     if objective.kind in ("class", "other"):
         gap = -float(objective.slack(torch.as_tensor(after.outputs)[None])[0])
         return f"{how}; the closest attempt still reads as {after.decision} ({gap:.2f} logits short); try {tips}"
+    if objective.kind == "beat":
+        gap = -float(objective.slack(torch.as_tensor(after.outputs)[None])[0])
+        a, b = task.names[objective.index], task.names[objective.rival]
+        return f"{how}; the closest attempt still has {a} {gap:.2f} logits below {b}; try {tips}"
     if objective.kind in ("on", "off"):
         i = objective.index
         return (

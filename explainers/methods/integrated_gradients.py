@@ -12,7 +12,7 @@ from captum.attr import IntegratedGradients
 
 from .. import options
 from ..errors import OptionError
-from ..targets import ensure_target, forward_fn
+from ..targets import ensure_target, forward_fn, raw_score
 from ..types import Explanation, LoadedModel, Progress, Target
 from .baselines import baseline, batch_size, check_image, probe
 
@@ -126,7 +126,7 @@ def explain(
     return Explanation(
         method=METHOD,
         target=target,
-        score=float(measured.outputs[0, target.index]),
+        score=raw_score(target, measured.outputs[0]),
         heatmap=heatmap,
         options={
             "baselines": baselines,

@@ -13,7 +13,7 @@ from captum.attr import Occlusion
 
 from .. import options
 from ..errors import OptionError
-from ..targets import ensure_target, forward_fn
+from ..targets import ensure_target, forward_fn, raw_score, target_outputs
 from ..types import Explanation, LoadedModel, Progress, Target
 from .baselines import baseline, batch_size, check_image, probe
 
@@ -72,7 +72,7 @@ def explain(
     target = ensure_target(model, target, measured.outputs)
     grid = (_count(h, win, step), _count(w, win, step))
     ppe = batch_size(model, measured, total=grid[0] * grid[1])
-    signed = (measured.outputs[0, target.index] * target.sign).reshape(1)
+    signed = target_outputs(model, measured.outputs, target)[0]
     run = _Run(forward_fn(model, target), image, baseline(model, image, baselines), signed, win, step, ppe, progress)
     notes: list[str] = []
     extras: dict[str, Any] = {}
@@ -97,7 +97,7 @@ def explain(
     return Explanation(
         method=METHOD,
         target=target,
-        score=float(measured.outputs[0, target.index]),
+        score=raw_score(target, measured.outputs[0]),
         heatmap=heatmap.astype(np.float32),
         options={"window": win, "stride": step, "baselines": baselines, "mode": resolved},
         timings={"probe": measured.seconds, "total": time.perf_counter() - start},

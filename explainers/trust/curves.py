@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..methods.attention import switch_lock
 from ..methods.baselines import baseline, batch_size, check_image, probe
+from ..targets import raw_score
 from ..types import LoadedModel, Target
 
 # Below this share of the image's and the reference's scores, their difference is noise and curves normalised by it
@@ -184,13 +186,13 @@ def order_curves(
     per_curve, random_first = len(sizes), 1 + 2 * len(sizes) * len(orders)
     out: list[Curves | None] = []
     for k, target in enumerate(targets):
-        f_image = float(raw_image[target.index] * target.sign)
-        f_ref = float(scores[0][target.index] * target.sign)
+        f_image = raw_score(target, raw_image) * target.sign
+        f_ref = raw_score(target, scores[0]) * target.sign
         span = f_image - f_ref
         if span <= MIN_SPAN * max(1.0, abs(f_image), abs(f_ref)):
             out.append(None)
             continue
-        signed = [(float(s[target.index] * target.sign) - f_ref) / span for s in scores]
+        signed = [(raw_score(target, s) * target.sign - f_ref) / span for s in scores]
 
         def curve(first: int, deleting: bool, signed: list[float] = signed) -> tuple[float, ...]:
             inner = signed[first : first + per_curve]
@@ -244,7 +246,8 @@ def randomised_copy(model: LoadedModel, *, seed: int = 0) -> LoadedModel:
     The last stage is timm's ``feature_info[-1]["module"]``; it and every parameter registered after it (final conv,
     norm, classifier) are redrawn. Without feature_info, the classifier's parameters are.
     """
-    net = copy.deepcopy(model.model)
+    with switch_lock:  # never copy a model while an attention call has its flags switched and its hooks on
+        net = copy.deepcopy(model.model)
     params = list(net.named_parameters())
     info = getattr(net, "feature_info", None) or []
     last = info[-1].get("module", "") if info else ""

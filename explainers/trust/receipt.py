@@ -39,7 +39,7 @@ class Receipt:
         image: sha256 of the upload, its width and height, whether it is grayscale, the model's crop box.
         method: registry name of the method.
         options: every option the method ran with, as it reported them.
-        target: name, index, kind, direction.
+        target: name, index, kind, direction; for "A vs B" also contrast (B's name) and contrast_index.
         score: the target's raw output (logit or normalised value), before the direction's sign.
         prediction: the model's prediction of the image (``Prediction.to_dict``) when given.
         evidence: where the map puts the positive evidence (see ``report.evidence``), for the report.
@@ -118,7 +118,7 @@ def build(
         },
         method=explanation.method,
         options=dict(explanation.options),
-        target={"name": target.name, "index": target.index, "kind": target.kind, "direction": target.direction},
+        target=target_record(target),
         score=float(explanation.score),
         prediction=prediction.to_dict() if prediction is not None else None,
         evidence=evidence(explanation.heatmap),
@@ -182,6 +182,19 @@ def replay(receipt: Mapping[str, Any] | Receipt, image: Any, *, loader: Loader |
                 f"the receipt's options {sorted(data['options'])} do not fit {data['method']}: {exc}"
             ) from exc
         raise
+
+
+def target_record(target: Target) -> dict[str, Any]:
+    """The receipt's view of a target: what ``replay`` reads back."""
+    record: dict[str, Any] = {
+        "name": target.name,
+        "index": target.index,
+        "kind": target.kind,
+        "direction": target.direction,
+    }
+    if target.contrast is not None:
+        record.update(contrast=target.contrast_name, contrast_index=target.contrast)
+    return record
 
 
 def same_map(
@@ -292,7 +305,25 @@ def _check_shape(data: Mapping[str, Any]) -> None:
 
 
 def _target(loaded: LoadedModel, spec: Mapping[str, Any]) -> Target:
-    index, name = int(spec["index"]), str(spec["name"])
+    index, name = _output(loaded, spec["index"], spec["name"])
+    direction = spec.get("direction", "raises")
+    if direction not in ("raises", "lowers"):
+        raise OptionError(f"the receipt's direction must be 'raises' or 'lowers', got {direction!r}")
+    target = Target(index, name, loaded.task.kind, 1 if direction == "raises" else -1)
+    if "contrast_index" not in spec and "contrast" not in spec:
+        return target
+    rival, rival_name = spec.get("contrast_index"), spec.get("contrast")
+    if not isinstance(rival, int) or isinstance(rival, bool) or not isinstance(rival_name, str) or rival == index:
+        raise OptionError(
+            f"the receipt's contrast must name another output (contrast: text, contrast_index: a whole number), got "
+            f"{rival_name!r} at {rival!r}; pass the JSON this app wrote, unedited"
+        )
+    rival, rival_name = _output(loaded, rival, rival_name)
+    return dataclasses.replace(target, contrast=rival, contrast_name=rival_name)
+
+
+def _output(loaded: LoadedModel, index: int, name: str) -> tuple[int, str]:
+    index, name = int(index), str(name)
     names = loaded.task.names
     if not 0 <= index < len(names) or names[index] != name:
         found = names[index] if 0 <= index < len(names) else "nothing"
@@ -300,10 +331,7 @@ def _target(loaded: LoadedModel, spec: Mapping[str, Any]) -> Target:
             f"the receipt explains output {index} {name!r}, but this model's output {index} is {found}; "
             "its labels changed, so the receipt cannot be replayed on it"
         )
-    direction = spec.get("direction", "raises")
-    if direction not in ("raises", "lowers"):
-        raise OptionError(f"the receipt's direction must be 'raises' or 'lowers', got {direction!r}")
-    return Target(index, name, loaded.task.kind, 1 if direction == "raises" else -1)
+    return index, name
 
 
 def _default_loader(model_id: str, revision: str | None) -> LoadedModel:

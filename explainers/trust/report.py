@@ -33,10 +33,10 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
         receipt: a receipt's ``to_dict`` (see receipt.build).
         others: receipts of other methods on the same image and target, to say whether they agree and pass.
     """
-    method = registry.label(receipt["method"])
+    method = registry.label(receipt["method"], receipt.get("options"))
     target = receipt["target"]
     sections = [
-        "### Prediction\n" + _prediction(receipt),
+        "### Prediction\n" + _prediction(receipt) + (_contrast(receipt) if target.get("contrast") else ""),
         f"### Where the evidence is ({method})\n" + _where(receipt),
     ]
     agreement = _agreement(receipt, others)
@@ -45,7 +45,7 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
     sections.append("### How far to trust this map\n" + _verdict(receipt))
     caveats = [CAVEAT, *_method_caveats(receipt)]
     if target["direction"] == "lowers":
-        caveats.append(f"This map explains what lowers {target['name']}: positive areas push it down.")
+        caveats.append(f"This map explains what lowers {_quantity(target)}: positive areas push it down.")
     sections.append("### Caveats\n" + "\n".join(f"- {c}" for c in caveats))
     if is_medical(receipt, others):
         sections.append(CLINICAL)
@@ -107,11 +107,25 @@ def _prediction(receipt: Mapping[str, Any]) -> str:
         text += f"{advice}. Next: {others}."
     else:
         text += f"{advice}."
-    if target["name"] != first["name"]:
+    if target["name"] != first["name"] and not target.get("contrast"):
         p = next((t["probability"] for t in top if t["name"] == target["name"]), None)
         shown = f" ({_percent(p)})" if p is not None else ""
         text += f"\n\nThe map explains **{target['name']}**{shown}, not the top answer."
     return text
+
+
+def _contrast(receipt: Mapping[str, Any]) -> str:
+    target = receipt["target"]
+    a, b = target["name"], target["contrast"]
+    what = "outputs" if target.get("kind") == "regression" else "logits"
+    return (
+        f"\n\nThe map explains why **{a}** rather than **{b}**: it attributes the difference of their {what} "
+        f"({a} minus {b}, {receipt['score']:.3g} here), so it shows what tells them apart, not what either has alone."
+    )
+
+
+def _quantity(target: Mapping[str, Any]) -> str:
+    return f"{target['name']} rather than {target['contrast']}" if target.get("contrast") else str(target["name"])
 
 
 def _where(receipt: Mapping[str, Any]) -> str:
@@ -150,13 +164,17 @@ def _agreement(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) 
             scores[other["method"]] = theirs[receipt["method"]]
     if not scores:
         return ""
-    me = registry.label(receipt["method"])
+    me = registry.label(receipt["method"], receipt.get("options"))
     parts = []
     for name in sorted(scores):
         rho = float(scores[name])
         word = "agrees" if rho >= AGREE else "partly agrees" if rho >= PARTLY else "disagrees"
         parts.append(f"{registry.label(name)} {word} with {me} on where the evidence is (rank correlation {rho:.2f}).")
-    badges = [f"{registry.label(o['method'])}: {o['scorecard']['badge']}" for o in others if o.get("scorecard")]
+    badges = [
+        f"{registry.label(o['method'], o.get('options'))}: {o['scorecard']['badge']}"
+        for o in others
+        if o.get("scorecard")
+    ]
     if badges:
         parts.append(f"Their own checks: {', '.join(badges)}.")
     if all(float(r) < PARTLY for r in scores.values()):
@@ -192,10 +210,11 @@ def _method_caveats(receipt: Mapping[str, Any]) -> list[str]:
     if receipt["method"] == "gradcam" and extras.get("coarse") and extras.get("grid"):
         gh, gw = extras["grid"]
         out.append(
-            f"Grad-CAM read a {gh}x{gw} grid here: it cannot point finer than about 1/{min(gh, gw)} of the "
-            "image. Check occlusion or integrated gradients before trusting where it points."
+            f"{registry.label('gradcam', receipt.get('options'))} read a {gh}x{gw} grid here: it cannot point finer "
+            f"than about 1/{min(gh, gw)} of the image. Check occlusion or integrated gradients before trusting where "
+            "it points."
         )
-    out += [str(n) for n in receipt.get("notes", []) if "Grad-CAM read layer" not in str(n)]
+    out += [str(n) for n in receipt.get("notes", []) if " read layer '" not in str(n)]  # the coarse grid, said above
     return out
 
 
@@ -205,7 +224,7 @@ def _footer(receipt: Mapping[str, Any]) -> str:
     options = ", ".join(f"{k}={v}" for k, v in sorted(receipt["options"].items()))
     return (
         f"<sub>Model `{model['id']}`{revision} · weights sha256 `{str(model['weights_sha256'])[:12]}` · "
-        f"{registry.label(receipt['method'])} ({options}) · image sha256 "
+        f"{registry.label(receipt['method'], receipt['options'])} ({options}) · image sha256 "
         f"`{str(image['sha256'])[:12]}` · {receipt.get('created', '')}</sub>"
     )
 

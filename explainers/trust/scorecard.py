@@ -193,7 +193,8 @@ def verdict(explanation: Explanation, curves: Curves | None, rho: float | None) 
         return (
             "warn",
             (
-                f"{found}, but Grad-CAM's layer is only {grid[0]}x{grid[1]} here, too coarse to say where "
+                f"{found}, but {registry.label(explanation.method, explanation.options)}'s layer is only "
+                f"{grid[0]}x{grid[1]} here, too coarse to say where "
                 "within a cell; check occlusion or integrated gradients"
             ),
             tuple(notes),

@@ -210,6 +210,56 @@ def coarse_classifier(quadrant: int = 3, *, input_size: int = 48, seed: int = 0)
     return make_loaded(net, TaskInfo("multiclass", ("a", "b")), input_size=input_size, model_id=f"coarse-q{quadrant}")
 
 
+def planted_vit(*, input_size: int = 64, patch: int = 8, dim: int = 16, seed: int = 0) -> LoadedModel:
+    """A timm VisionTransformer (2 blocks, 1 head, class token) whose class "cue" reads one thing: a checkerboard patch.
+
+    Patch embedding channel 0 is a matched filter for a 1-pixel checkerboard (smooth pictures give about 0); the last
+    block's class-token query attends to tokens by that channel and its value carries the channel into the class
+    token, which the head reads. Block 0 and every MLP add small random mixing; "none" is a constant 0. The right
+    answer is the patch that holds the cue (``cue_images``), wherever it is. The attention path is timm's own
+    (fused by default), so the attention variant has to switch it off to read the weights.
+    """
+    from timm.models.vision_transformer import VisionTransformer
+
+    g = torch.Generator().manual_seed(seed)
+    net = VisionTransformer(
+        img_size=input_size, patch_size=patch, embed_dim=dim, depth=2, num_heads=1, mlp_ratio=1.0, num_classes=2
+    )
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            small = name.startswith("blocks.0.attn") or ".mlp." in name
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05 if small else torch.zeros_like(p))
+        for m in net.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.fill_(1.0)
+        checker = (torch.arange(patch)[:, None] + torch.arange(patch)[None]) % 2 * 2.0 - 1.0
+        embed = net.patch_embed.proj.weight  # (dim, 3, patch, patch)
+        embed[0] = checker / patch**2  # 3.0 on the cue (+-1 in all three normalised channels), ~0 on smooth pictures
+        embed[1:] = torch.randn(dim - 1, 3, 1, 1, generator=g) / patch**2  # colour features
+        net.cls_token[0, 0, 0] = -2.0  # the class token does not attend to itself
+        net.cls_token[0, 0, 2:] = torch.randn(dim - 2, generator=g) * 0.5
+        qkv, last = net.blocks[1].attn.qkv, net.blocks[1].attn
+        qkv.bias[0] = 6.0  # query: a constant along channel 0
+        qkv.weight[dim, 0] = 1.0  # key: channel 0 of the normed token
+        qkv.weight[2 * dim + 1, 0] = 1.0  # value: the same, into channel 1
+        last.proj.weight[1, 1] = 1.0
+        net.head.weight[0, 1] = 1.0  # "cue" reads channel 1 of the class token
+    return make_loaded(net, TaskInfo("multiclass", ("cue", "none")), input_size=input_size, model_id="planted-vit")
+
+
+def cue_images(n: int, *, size: int = 64, patch: int = 8, seed: int = 0) -> tuple[torch.Tensor, list[Box]]:
+    """n smooth random images, each with the checkerboard cue on one random patch of the grid, and those patches."""
+    g = torch.Generator().manual_seed(seed)
+    images = random_images(n, size, seed=seed)
+    checker = ((torch.arange(patch)[:, None] + torch.arange(patch)[None]) % 2 * 2.0 - 1.0).expand(3, -1, -1)
+    boxes: list[Box] = []
+    for i in range(n):
+        row, col = (torch.randint(0, size // patch, (2,), generator=g) * patch).tolist()
+        images[i, :, row : row + patch, col : col + patch] = checker
+        boxes.append((row, col, row + patch, col + patch))
+    return images, boxes
+
+
 def random_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
     """n normalised random images (n, 3, size, size): smooth noise, so local features vary across the picture."""
     g = torch.Generator().manual_seed(seed)

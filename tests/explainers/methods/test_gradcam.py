@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import threading
 
 import numpy as np
 import planted
 import pytest
 import timm
 import torch
+from threads import run_threads
 from torch import nn
 
 from explainers.errors import ImageError, OptionError, TargetError
@@ -229,22 +229,13 @@ def test_threads_sharing_a_model_get_the_serial_maps_and_leave_it_untouched() ->
         (i, lay): gradcam.explain(loaded, images[i : i + 1], layer=lay).heatmap for i in range(8) for lay in layers
     }
     results: dict[tuple[int, str | None], np.ndarray] = {}
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
-        try:
-            for i in range(worker, 8, 4):
-                for lay in layers:
-                    results[(i, lay)] = gradcam.explain(loaded, images[i : i + 1], layer=lay).heatmap
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
-            errors.append(exc)
+        for i in range(worker, 8, 4):
+            for lay in layers:
+                results[(i, lay)] = gradcam.explain(loaded, images[i : i + 1], layer=lay).heatmap
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(work, 4)
     for key, expected in serial.items():
         np.testing.assert_array_equal(results[key], expected)
     for module in loaded.model.modules():
