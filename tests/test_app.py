@@ -92,6 +92,29 @@ def test_gradcam_endpoint_returns_overlay_map_receipt_and_badge(client: Client) 
     assert json.loads(Path(receipt_file).read_text())["heatmap_sha256"] == receipt["heatmap_sha256"]
 
 
+@pytest.mark.parametrize("variant", ["hirescam", "gradcam++", "layercam", "eigencam"])
+def test_gradcam_endpoint_runs_each_cam_variant_and_records_it(client: Client, variant: str) -> None:
+    *_, npy, _, receipt = client.predict(
+        handle_file(COFFEE), "default", "", "top-1", "raises", "", variant, api_name="/gradcam"
+    )
+    assert receipt["options"]["variant"] == variant
+    assert np.load(npy).shape == (224, 224)
+
+
+def test_gradcam_endpoint_says_attention_needs_a_transformer(client: Client) -> None:
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(COFFEE), "default", "", "top-1", "raises", "", "attention", api_name="/gradcam")
+    assert "needs a transformer with attention blocks" in str(info.value)
+
+
+def test_gradcam_endpoint_explains_why_one_class_rather_than_another(client: Client) -> None:
+    *_, text, _npy, _file, receipt = client.predict(
+        handle_file(COFFEE), "default", "", "espresso vs cup", "raises", "", api_name="/gradcam"
+    )
+    assert receipt["target"]["name"] == "espresso" and receipt["target"]["contrast"] == "cup"
+    assert "cup" in text
+
+
 def test_replay_endpoint_reproduces_a_map_from_its_receipt(client: Client) -> None:
     _, _, _, npy, receipt_file, _ = client.predict(
         handle_file(CHELSEA), "default", "", "top-1", "lowers", "", api_name="/gradcam"

@@ -81,7 +81,7 @@ def picture(loaded: xai.LoadedModel, view: View, explanation: xai.Explanation, s
         scale=scale,
         signed=True,
         alpha=OVERLAY_ALPHA,
-        label=f"{explanation.method}: {explanation.target.name} ({explanation.target.direction})",
+        label=f"{explanation.method}: {explanation.target.label} ({explanation.target.direction})",
     )
     box = explanation.extras.get("critical_box")
     if box is not None:

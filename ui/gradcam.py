@@ -23,10 +23,24 @@ def on_gradcam(
     target: str,
     direction: str,
     layer: str,
+    variant: str = "gradcam",
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
-    """Grad-CAM on the model's final feature map (or a chosen stage)."""
-    options = {"layer": layer or None}
+    """Grad-CAM or one of its variants on the model's final feature map (or a chosen stage).
+
+    Args:
+        image: the photo to explain.
+        model_id: "default" (the startup model) or a Hub repo id.
+        revision: branch, tag or commit sha of the Hub repo (blank for the default branch).
+        target: a class / label / output name, an index, "top-1", or "A vs B" (why A rather than B).
+        direction: "raises" or "lowers" the target.
+        layer: a layer key from /load_model's list (blank = the recommended one; attention takes none).
+        variant: gradcam, hirescam, gradcam++, layercam, eigencam, or attention (rollout, for ViT-style models).
+
+    Returns:
+        Overlay PNG, badge, report, raw map .npy, receipt file, receipt JSON.
+    """
+    options = {"layer": layer or None, "variant": variant or "gradcam"}
     return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
@@ -40,5 +54,11 @@ def build(inputs: Inputs) -> gr.Dropdown:
             allow_custom_value=True,
             info="derived from timm's feature_info; the first is the recommended one",
         )
-        explanation.wire(inputs, on_gradcam, [layer], method=METHOD, button="Explain with Grad-CAM")
+        variant = gr.Radio(
+            [(label, name) for name, label in registry.GRADCAM_VARIANTS.items()],
+            value=registry.METHODS[METHOD].defaults.get("variant", "gradcam"),
+            label="Variant",
+            info="HiResCAM is exact for average-pooled heads; attention rollout is for ViT-style models",
+        )
+        explanation.wire(inputs, on_gradcam, [layer, variant], method=METHOD, button="Explain with Grad-CAM")
     return layer

@@ -24,7 +24,7 @@ def on_replay(image: Any, receipt_file: Any, map_file: Any) -> tuple[Any, ...]:
     explanation = gpu.replay(data, require_image(image))
     result: dict[str, Any] = {
         "method": explanation.method,
-        "target": explanation.target.name,
+        "target": explanation.target.label,
         "heatmap_sha256": receipt.heatmap_sha256(explanation.heatmap),
         "bitwise_identical": receipt.heatmap_sha256(explanation.heatmap) == data.get("heatmap_sha256"),
     }

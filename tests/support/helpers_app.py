@@ -41,7 +41,7 @@ GENERIC_MESSAGES = ("error", "the app raised an exception", "exception", "")
 # Cheap option sets per explainer endpoint (all within the UI's slider ranges), in the endpoint's argument order
 # after (image, model_id, revision).
 CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
-    "gradcam": {"target": "top-1", "direction": "raises", "layer": ""},
+    "gradcam": {"target": "top-1", "direction": "raises", "layer": "", "variant": "gradcam"},
     "occlusion": {
         "target": "top-1",
         "direction": "raises",
