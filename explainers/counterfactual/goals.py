@@ -95,9 +95,12 @@ class Objective:
         return torch.stack(terms, dim=1).sum(dim=1)
 
     def pull(self, outputs: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
-        """(N,) the loss the sparsity phase descends: -slack for classes and labels (it pulls even past the goal, so
-        the cells that matter grow while the threshold prunes the rest), the hinge for bands (each band pulls only
-        when its output drifts toward its edge, so the target is not dragged to its centre)."""
+        """(N,) the loss the sparsity phase descends.
+
+        -slack for classes and labels: it pulls even past the goal, so the cells that matter grow while the threshold
+        prunes the rest. The hinge for bands: each band pulls only when its output drifts toward its edge, so the
+        target is not dragged to its centre.
+        """
         return self.hinge(outputs, margin) if self.kind == "band" else -self.slack(outputs)
 
 
@@ -219,7 +222,9 @@ def other_classes(prediction: Prediction, k: int = 5) -> list[Goal]:
         OptionError: k is not a whole number from 2 to 1000.
     """
     if prediction.task != "multiclass":
-        raise TargetError(f"other_classes needs a multiclass prediction, got a {prediction.task} one; name goals instead")
+        raise TargetError(
+            f"other_classes needs a multiclass prediction, got a {prediction.task} one; name goals instead"
+        )
     k = options.whole(k, "k", low=2, high=1000)
     order = np.argsort(-np.asarray(prediction.scores), kind="stable")[:k]
     return [Goal("class", prediction.names[int(i)]) for i in order[1:]]

@@ -107,9 +107,9 @@ def first_valid(
     x0 = eight_bit(prepared.pixels.to(device).float())
     jitter = []
     for _ in range(goals):  # every goal gets the jitter a call for it alone would get
-        j = (torch.rand((restarts, *x0.shape[1:]), generator=torch.Generator().manual_seed(seed)) * 2 - 1) * INIT_NOISE
-        j[0] = 0.0
-        jitter.append(j)
+        noise = torch.rand((restarts, *x0.shape[1:]), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        noise[0] = 0.0
+        jitter.append(noise * INIT_NOISE)
     param = torch.cat(jitter).to(device)
     lr = (LR * LR_LADDER ** (torch.arange(n) % restarts).float()).to(device).view(-1, 1, 1, 1)
     moment, second = torch.zeros_like(param), torch.zeros_like(param)

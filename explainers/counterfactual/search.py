@@ -103,9 +103,22 @@ def explain(
         OptionError: an option is out of range, or the image was prepared for another input size.
     """
     return explain_many(
-        model, prepared, goals=[goal], l2=l2, l1=l1, tv=tv, max_steps=max_steps, mask=mask, restarts=restarts,
-        seed=seed, shrink_steps=shrink_steps, budget=budget, cell=cell, progress=progress, clock=clock,
-    )[0]  # fmt: skip
+        model,
+        prepared,
+        goals=[goal],
+        l2=l2,
+        l1=l1,
+        tv=tv,
+        max_steps=max_steps,
+        mask=mask,
+        restarts=restarts,
+        seed=seed,
+        shrink_steps=shrink_steps,
+        budget=budget,
+        cell=cell,
+        progress=progress,
+        clock=clock,
+    )[0]
 
 
 def explain_many(
@@ -141,9 +154,17 @@ def explain_many(
     start = clock()
     h, w = model.input_size
     settings = _check_options(
-        l2=l2, l1=l1, tv=tv, max_steps=max_steps, restarts=restarts, seed=seed, shrink_steps=shrink_steps,
-        budget=budget, cell=cell, progress=progress,
-    )  # fmt: skip
+        l2=l2,
+        l1=l1,
+        tv=tv,
+        max_steps=max_steps,
+        restarts=restarts,
+        seed=seed,
+        shrink_steps=shrink_steps,
+        budget=budget,
+        cell=cell,
+        progress=progress,
+    )
     if isinstance(goals, (str, Goal)) or not 1 <= len(goals) <= _MAX_GOALS:
         raise OptionError(f"goals must be a list of 1 to {_MAX_GOALS} goals, got {goals!r}")
     if tuple(prepared.pixels.shape) != (1, 3, h, w):
@@ -165,17 +186,34 @@ def explain_many(
         resolved.append((objective, request))
     objectives = [o for o, _ in resolved]
     first = first_valid(
-        model, prepared, objectives, weights, l2=l2, l1=l1, tv=tv, max_steps=max_steps, restarts=restarts, seed=seed,
+        model,
+        prepared,
+        objectives,
+        weights,
+        l2=l2,
+        l1=l1,
+        tv=tv,
+        max_steps=max_steps,
+        restarts=restarts,
+        seed=seed,
         progress=None if progress is None else lambda f, m: progress(f / 2, m),
-    )  # fmt: skip
+    )
     first_seconds = clock() - start
     ok = [i for i, f in enumerate(first) if f.valid]
     deadline = float("inf") if budget is None else start + budget
     shrunk = shrink(
-        model, prepared, [objectives[i] for i in ok], weights, [first[i] for i in ok], l2=l2,
-        steps=shrink_steps, deadline=deadline, cell=cell, clock=clock,
+        model,
+        prepared,
+        [objectives[i] for i in ok],
+        weights,
+        [first[i] for i in ok],
+        l2=l2,
+        steps=shrink_steps,
+        deadline=deadline,
+        cell=cell,
+        clock=clock,
         progress=None if progress is None else lambda f, m: progress(0.5 + f / 2, m),
-    )  # fmt: skip
+    )
     final: list[tuple[Found, Shrunk]] = [(f, Shrunk(0, 0, 0, "invalid")) for f in first]
     for i, pair in zip(ok, shrunk, strict=True):
         final[i] = pair
@@ -196,13 +234,22 @@ def explain_many(
             "after": best.after.to_dict(),
             "goal": describe(model, objective, before),
             "first_valid": {**_size(found.seen - x0), "seconds": first_seconds} if found.valid else None,
-            "shrink": {"steps": info.steps, "renders": info.renders, "best_step": info.best_step, "stopped": info.stopped},
+            "shrink": {
+                "steps": info.steps,
+                "renders": info.renders,
+                "best_step": info.best_step,
+                "stopped": info.stopped,
+            },
             "options": {**settings, "masked": mask is not None},
         }
         d = (best.seen - x0)[None]
-        message = "" if best.valid else failure(
-            model, objective, request, before, best.after, found.steps, found.renders, masked=mask is not None
-        )  # fmt: skip
+        message = (
+            ""
+            if best.valid
+            else failure(
+                model, objective, request, before, best.after, found.steps, found.renders, masked=mask is not None
+            )
+        )
         results.append(
             Counterfactual(
                 request=request,
@@ -262,9 +309,11 @@ def _check_options(
     settings["restarts"] = options.whole(restarts, "restarts", low=1, high=_MAX_RESTARTS)
     settings["seed"] = options.seed(seed)
     settings["shrink_steps"] = options.whole(shrink_steps, "shrink_steps", low=0, high=_MAX_STEPS_LIMIT, off="off")
-    settings["budget"] = None if budget is None else options.real(
-        budget, "budget", low=0, high=_MAX_BUDGET, words="a number of seconds (or None for no clock)"
-    )  # fmt: skip
+    settings["budget"] = (
+        None
+        if budget is None
+        else options.real(budget, "budget", low=0, high=_MAX_BUDGET, words="a number of seconds (or None for no clock)")
+    )
     settings["cell"] = options.whole(cell, "cell", low=1, high=_MAX_CELL, unit="pixels")
     if progress is not None and not callable(progress):
         raise OptionError(f"progress must be a function (fraction, message) or None, got {type(progress).__name__}")

@@ -21,7 +21,7 @@ import torch
 from ..models.preprocess import normalise
 from ..models.tasks import decide
 from ..types import LoadedModel, PreparedImage
-from .goals import Objective, penalties
+from .goals import Objective
 from .optimise import Found, per_row
 from .roundtrip import eight_bit, round_trip, simulator
 
@@ -122,7 +122,9 @@ def shrink(
             offset[b] = seen - candidate.view
             if bool(objectives[b].met(again)[0]):
                 after = decide(model.task, again[0].cpu().numpy())
-                best[b] = replace(best[b], change=candidate.change, seen=seen.cpu(), rgb=rgb, outputs=again, after=after)
+                best[b] = replace(
+                    best[b], change=candidate.change, seen=seen.cpu(), rgb=rgb, outputs=again, after=after
+                )
                 best_l1[b], best_step[b] = candidate.size, candidate.step
                 break
             margin[b] = objectives[b].bumped(margin[b])

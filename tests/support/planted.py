@@ -248,12 +248,24 @@ def cue_regressor(*, seed: int = 0) -> LoadedModel:
 
 
 class Shifted(nn.Module):
-    """Subtracts a constant from each logit (so a class that reads nothing can still win)."""
+    """Subtracts a constant from each logit (so a class that reads nothing can still win); keeps timm's surface when
+    the wrapped net has it (forward_features -> forward_head)."""
 
     def __init__(self, net: nn.Module, shift: tuple[float, ...]) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("shift", torch.tensor(shift))
+        for name in ("num_features", "num_classes", "feature_info"):
+            if hasattr(net, name):
+                setattr(self, name, getattr(net, name))
+        if hasattr(net, "feature_info"):  # the hooked module now sits one level deeper
+            self.feature_info = [{**info, "module": f"net.{info['module']}"} for info in net.feature_info]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.net.forward_head(x) - self.shift
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x) - self.shift
