@@ -3,7 +3,8 @@
 from .goals import Goal, other_classes, parse_goal
 from .headline import headline
 from .roundtrip import render
-from .search import BUDGET, CELL, L1, L2, MAX_STEPS, SHRINK_STEPS, TV, explain, explain_many, success_rate
+from .search import explain, explain_many, success_rate
+from .settings import BUDGET, CELL, L1, L2, MAX_STEPS, SHRINK_STEPS, TV, Settings
 
 __all__ = [
     "BUDGET",
@@ -14,6 +15,7 @@ __all__ = [
     "SHRINK_STEPS",
     "TV",
     "Goal",
+    "Settings",
     "explain",
     "explain_many",
     "headline",

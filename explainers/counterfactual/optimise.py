@@ -19,17 +19,8 @@ from ..models.tasks import decide
 from ..types import LoadedModel, Prediction, PreparedImage
 from .goals import Objective, penalties
 from .roundtrip import eight_bit, round_trip, simulator
+from .settings import Settings
 
-# Penalty weights are relative to the goal's pull: the hinge gradient is rescaled so its mean magnitude per pixel value
-# is 1. So l1 = 1 keeps still every pixel pulled less hard than the average one (about half of them on ImageNet
-# photos), l2 = 10 resists a 10-level change about as hard as the average pull, and tv = 0.1 only smooths a little:
-# on the benchmark these gave the smallest changes without costing steps (l1 = 2 halves the pixels touched again but
-# needs up to 3x the steps for a chosen class).
-L2 = 10.0
-L1 = 1.0
-TV = 0.1
-MAX_STEPS = 200
-RESTARTS = 3
 # A pixel is x0 + tanh(p) * room, room = 1 - x0 going up and x0 going down: always in [0, 1], and, unlike a sigmoid
 # of the pixel itself, as free to move at 0 or 1 as at mid-grey. Adam's early steps are about LR in p.
 LR = 0.005  # a mid-grey pixel moves 0.6 of a level of 255 per step, so the first 8-bit crossings are single levels
@@ -90,16 +81,11 @@ def first_valid(
     prepared: PreparedImage,
     objectives: Sequence[Objective],
     weights: torch.Tensor,
-    *,
-    l2: float,
-    l1: float,
-    tv: float,
-    max_steps: int,
-    restarts: int,
-    seed: int,
+    settings: Settings,
     progress: Callable[[float, str], None] | None,
 ) -> list[Found]:
     """Search every goal's restarts in one batch until each has a valid edit or gives up; see search.explain."""
+    l1, max_steps, restarts = settings.l1, settings.max_steps, settings.restarts
     device = model.device
     goals = len(objectives)
     n = goals * restarts
@@ -107,7 +93,7 @@ def first_valid(
     x0 = eight_bit(prepared.pixels.to(device).float())
     jitter = []
     for _ in range(goals):  # every goal gets the jitter a call for it alone would get
-        noise = torch.rand((restarts, *x0.shape[1:]), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+        noise = torch.rand((restarts, *x0.shape[1:]), generator=torch.Generator().manual_seed(settings.seed)) * 2 - 1
         noise[0] = 0.0
         jitter.append(noise * INIT_NOISE)
     param = torch.cat(jitter).to(device)
@@ -191,7 +177,7 @@ def first_valid(
             if step == 0:
                 mean = (pull.abs() * support).flatten(1).sum(1) / (3 * support.sum()).clamp(min=1)
                 scale[rows_d] = torch.where(mean > 0, 1.0 / mean.clamp(min=1e-30), torch.ones_like(mean))
-            smooth = penalties(delta, l2=l2, l1=0.0, tv=tv).sum()
+            smooth = penalties(delta, l2=settings.l2, l1=0.0, tv=settings.tv).sum()
             (rest,) = torch.autograd.grad(smooth, delta)
         with torch.no_grad():
             grad = scale[rows_d].view(-1, 1, 1, 1) * pull + rest

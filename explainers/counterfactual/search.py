@@ -14,26 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import options
 from ..errors import OptionError, TargetError
 from ..models.predict import model_outputs
 from ..models.tasks import decide
 from ..types import Counterfactual, LoadedModel, PreparedImage
 from .goals import Goal, Objective, failure, parse_goal, resolve, total_variation
 from .headline import describe
-from .optimise import L1, L2, MAX_STEPS, RESTARTS, TV, Found, first_valid
+from .optimise import Found, first_valid
 from .roundtrip import eight_bit
-from .shrink import BUDGET, CELL, SHRINK_STEPS, Clock, Shrunk, shrink
+from .settings import BUDGET, CELL, L1, L2, MAX_STEPS, RESTARTS, SHRINK_STEPS, TV, Settings, settings
+from .shrink import Clock, Shrunk, shrink
 
 CHANGED_EPS = 2 / 255  # a pixel counts as changed past 2 of 255 levels: 1-2 levels is rounding/JPEG noise, unseen
-_MAX_WEIGHT = 1e6  # far past freezing every pixel; larger weights overflow float32 arithmetic
-_MAX_RESTARTS = 16
-_MAX_STEPS_LIMIT = 10_000
-_MAX_BUDGET = 3600.0
-_MAX_CELL = 64
 _MAX_GOALS = 64
-
-__all__ = ["BUDGET", "CELL", "L1", "L2", "MAX_STEPS", "RESTARTS", "SHRINK_STEPS", "TV", "explain", "explain_many"]
 
 
 def explain(
@@ -102,23 +95,8 @@ def explain(
         TargetError: the goal names nothing this model predicts, or is already what the model predicts.
         OptionError: an option is out of range, or the image was prepared for another input size.
     """
-    return explain_many(
-        model,
-        prepared,
-        goals=[goal],
-        l2=l2,
-        l1=l1,
-        tv=tv,
-        max_steps=max_steps,
-        mask=mask,
-        restarts=restarts,
-        seed=seed,
-        shrink_steps=shrink_steps,
-        budget=budget,
-        cell=cell,
-        progress=progress,
-        clock=clock,
-    )[0]
+    chosen = Settings(l2, l1, tv, max_steps, restarts, seed, shrink_steps, budget, cell)
+    return _search(model, prepared, [goal], chosen, mask=mask, progress=progress, clock=clock)[0]
 
 
 def explain_many(
@@ -126,45 +104,45 @@ def explain_many(
     prepared: PreparedImage,
     *,
     goals: Sequence[Goal | str],
-    l2: float = L2,
-    l1: float = L1,
-    tv: float = TV,
-    max_steps: int = MAX_STEPS,
     mask: np.ndarray | None = None,
-    restarts: int = RESTARTS,
-    seed: int = 0,
-    shrink_steps: int = SHRINK_STEPS,
-    budget: float | None = BUDGET,
-    cell: int = CELL,
     progress: Callable[[float, str], None] | None = None,
     clock: Clock = time.perf_counter,
+    **options: Any,
 ) -> list[Counterfactual]:
     """Counterfactuals for several goals at once, optimised as one batch (every goal's restarts side by side).
 
     Each goal gets what explain would give it alone (the same jitter and stopping rules; batched arithmetic may
-    differ in the last float bits). The budget is shared: it bounds the whole call. Options as in explain.
+    differ in the last float bits). The budget is shared: it bounds the whole call.
+
+    Args:
+        goals: Goals, or texts for parse_goal; other_classes(prediction) gives every other top-5 class.
+        options: explain's options by name (l2, l1, tv, max_steps, restarts, seed, shrink_steps, budget, cell).
 
     Returns:
         One Counterfactual per goal, in order; ``success_rate`` reads the share that are valid.
 
     Raises:
         TargetError: a goal names nothing this model predicts, or is already what the model predicts.
-        OptionError: an option is out of range, no goals or too many, or the image was prepared for another size.
+        OptionError: an unknown option or one out of range, no goals or too many, or the image was prepared for
+            another input size.
     """
+    return _search(model, prepared, goals, settings(options), mask=mask, progress=progress, clock=clock)
+
+
+def _search(
+    model: LoadedModel,
+    prepared: PreparedImage,
+    goals: Sequence[Goal | str],
+    chosen: Settings,
+    *,
+    mask: np.ndarray | None,
+    progress: Callable[[float, str], None] | None,
+    clock: Clock,
+) -> list[Counterfactual]:
     start = clock()
     h, w = model.input_size
-    settings = _check_options(
-        l2=l2,
-        l1=l1,
-        tv=tv,
-        max_steps=max_steps,
-        restarts=restarts,
-        seed=seed,
-        shrink_steps=shrink_steps,
-        budget=budget,
-        cell=cell,
-        progress=progress,
-    )
+    if progress is not None and not callable(progress):
+        raise OptionError(f"progress must be a function (fraction, message) or None, got {type(progress).__name__}")
     if isinstance(goals, (str, Goal)) or not 1 <= len(goals) <= _MAX_GOALS:
         raise OptionError(f"goals must be a list of 1 to {_MAX_GOALS} goals, got {goals!r}")
     if tuple(prepared.pixels.shape) != (1, 3, h, w):
@@ -185,34 +163,23 @@ def explain_many(
             )
         resolved.append((objective, request))
     objectives = [o for o, _ in resolved]
-    first = first_valid(
-        model,
-        prepared,
-        objectives,
-        weights,
-        l2=l2,
-        l1=l1,
-        tv=tv,
-        max_steps=max_steps,
-        restarts=restarts,
-        seed=seed,
-        progress=None if progress is None else lambda f, m: progress(f / 2, m),
-    )
+    half = None if progress is None else lambda f, m: progress(f / 2, m)
+    first = first_valid(model, prepared, objectives, weights, chosen, half)
     first_seconds = clock() - start
     ok = [i for i, f in enumerate(first) if f.valid]
-    deadline = float("inf") if budget is None else start + budget
+    deadline = float("inf") if chosen.budget is None else start + chosen.budget
+    rest = None if progress is None else lambda f, m: progress(0.5 + f / 2, m)
+    picked = [first[i] for i in ok]
     shrunk = shrink(
         model,
         prepared,
         [objectives[i] for i in ok],
         weights,
-        [first[i] for i in ok],
-        l2=l2,
-        steps=shrink_steps,
+        picked,
+        chosen,
         deadline=deadline,
-        cell=cell,
         clock=clock,
-        progress=None if progress is None else lambda f, m: progress(0.5 + f / 2, m),
+        progress=rest,
     )
     final: list[tuple[Found, Shrunk]] = [(f, Shrunk(0, 0, 0, "invalid")) for f in first]
     for i, pair in zip(ok, shrunk, strict=True):
@@ -240,7 +207,7 @@ def explain_many(
                 "best_step": info.best_step,
                 "stopped": info.stopped,
             },
-            "options": {**settings, "masked": mask is not None},
+            "options": {**chosen.to_dict(), "masked": mask is not None},
         }
         d = (best.seen - x0)[None]
         message = (
@@ -286,38 +253,6 @@ def _size(d: torch.Tensor) -> dict[str, Any]:
         "touched_share": float((d.abs().amax(dim=1) > 0.5 / 255).float().mean()),
         "tv": float(total_variation(d)[0]),
     }
-
-
-def _check_options(
-    *,
-    l2: float,
-    l1: float,
-    tv: float,
-    max_steps: int,
-    restarts: int,
-    seed: int,
-    shrink_steps: int,
-    budget: float | None,
-    cell: int,
-    progress: Callable[[float, str], None] | None,
-) -> dict[str, Any]:
-    """Every option checked, as recorded in the metrics."""
-    for name, value in (("l2", l2), ("l1", l1), ("tv", tv)):
-        options.real(value, name, low=0, high=_MAX_WEIGHT, words="a number (0 = off)")
-    settings: dict[str, Any] = {"l2": float(l2), "l1": float(l1), "tv": float(tv)}
-    settings["max_steps"] = options.whole(max_steps, "max_steps", low=1, high=_MAX_STEPS_LIMIT)
-    settings["restarts"] = options.whole(restarts, "restarts", low=1, high=_MAX_RESTARTS)
-    settings["seed"] = options.seed(seed)
-    settings["shrink_steps"] = options.whole(shrink_steps, "shrink_steps", low=0, high=_MAX_STEPS_LIMIT, off="off")
-    settings["budget"] = (
-        None
-        if budget is None
-        else options.real(budget, "budget", low=0, high=_MAX_BUDGET, words="a number of seconds (or None for no clock)")
-    )
-    settings["cell"] = options.whole(cell, "cell", low=1, high=_MAX_CELL, unit="pixels")
-    if progress is not None and not callable(progress):
-        raise OptionError(f"progress must be a function (fraction, message) or None, got {type(progress).__name__}")
-    return settings
 
 
 def _weights(mask: np.ndarray | None, prepared: PreparedImage, h: int, w: int) -> torch.Tensor:

@@ -24,10 +24,8 @@ from ..types import LoadedModel, PreparedImage
 from .goals import Objective
 from .optimise import Found, per_row
 from .roundtrip import eight_bit, round_trip, simulator
+from .settings import Settings
 
-SHRINK_STEPS = 60  # at most this many steps after the first valid edit (0 = return the first valid edit)
-BUDGET = 2.0  # seconds a call may run before the sparsity phase stops taking steps; None = steps only
-CELL = 1  # cells of CELL x CELL pixels are switched on and off together
 # A gradient step moves the cell pulled harder than 99% of the others by STEP 8-bit levels: steps of a level or two
 # keep the edit near the goal's edge; 4 levels overshot it every other step on the benchmark.
 STEP = 2 / 255
@@ -75,11 +73,9 @@ def shrink(
     objectives: Sequence[Objective],
     weights: torch.Tensor,
     starts: Sequence[Found],
+    settings: Settings,
     *,
-    l2: float,
-    steps: int,
     deadline: float,
-    cell: int,
     clock: Clock = time.perf_counter,
     progress: Callable[[float, str], None] | None = None,
 ) -> list[tuple[Found, Shrunk]]:
@@ -88,11 +84,11 @@ def shrink(
     Args:
         objectives: one per start.
         starts: the first phase's valid edits.
-        steps: at most this many steps.
+        settings: shrink_steps (at most this many steps), cell (side of the cells the threshold switches on and off
+            together) and l2.
         deadline: no step starts once clock() has reached it.
-        cell: side of the cells the threshold switches on and off together.
     """
-    n = len(starts)
+    n, steps, cell = len(starts), settings.shrink_steps, settings.cell
     if n == 0 or steps == 0 or clock() >= deadline:
         return [(s, Shrunk(0, 0, 0, "off" if steps == 0 else "budget")) for s in starts]
     device = model.device
@@ -163,7 +159,7 @@ def shrink(
             # in one linear step instead of jumping across it.
             polyak = scale.flatten() * pull.detach() / grad.pow(2).flatten(1).sum(1).clamp(min=1e-30)
             step_size = torch.where(bands, torch.minimum(step_size, polyak), step_size)
-            delta = _ista(delta, grad + 2 * l2 * delta * free, step_size, threshold, cell, x0, free)
+            delta = _ista(delta, grad + 2 * settings.l2 * delta * free, step_size, threshold, cell, x0, free)
         if progress is not None:
             progress(t / steps, f"shrinking: step {t}/{steps}")
     for b in range(n):

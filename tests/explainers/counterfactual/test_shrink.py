@@ -284,3 +284,9 @@ def test_a_mask_threshold_of_one_is_refused() -> None:
     prepared = prepare_pil(model, noise_photo(3))
     with pytest.raises(OptionError, match="below 1"):
         pipeline.counterfactual(model, prepared, predict(model, prepared), "other", mask_threshold=1.0)
+
+
+def test_a_batch_option_the_search_does_not_take_is_refused() -> None:
+    model = cue_classifier()
+    with pytest.raises(OptionError, match=r"unknown counterfactual option\(s\) \['steps'\]"):
+        explain_many(model, prepare_pil(model, noise_photo(3)), goals=["other"], steps=5)
