@@ -116,7 +116,8 @@ def explain_many(
 
     Args:
         goals: Goals, or texts for parse_goal; other_classes(prediction) gives every other top-5 class.
-        options: explain's options by name (l2, l1, tv, max_steps, restarts, seed, shrink_steps, budget, cell).
+        options: explain's options by name (l2, l1, tv, max_steps, restarts, seed, shrink_steps, budget, cell); the
+            budget (seconds for the whole call) defaults to BUDGET per goal.
 
     Returns:
         One Counterfactual per goal, in order; ``success_rate`` reads the share that are valid.
@@ -126,6 +127,9 @@ def explain_many(
         OptionError: an unknown option or one out of range, no goals or too many, or the image was prepared for
             another input size.
     """
+    if isinstance(goals, (str, Goal)) or not 1 <= len(goals) <= _MAX_GOALS:
+        raise OptionError(f"goals must be a list of 1 to {_MAX_GOALS} goals, got {goals!r}")
+    options = {"budget": BUDGET * len(goals), **options}  # by default as long per goal as explain takes for one
     return _search(model, prepared, goals, settings(options), mask=mask, progress=progress, clock=clock)
 
 
@@ -143,8 +147,6 @@ def _search(
     h, w = model.input_size
     if progress is not None and not callable(progress):
         raise OptionError(f"progress must be a function (fraction, message) or None, got {type(progress).__name__}")
-    if isinstance(goals, (str, Goal)) or not 1 <= len(goals) <= _MAX_GOALS:
-        raise OptionError(f"goals must be a list of 1 to {_MAX_GOALS} goals, got {goals!r}")
     if tuple(prepared.pixels.shape) != (1, 3, h, w):
         raise OptionError(
             f"the image was prepared as {tuple(prepared.pixels.shape)} but this model takes (1, 3, {h}, "
