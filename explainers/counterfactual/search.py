@@ -54,16 +54,17 @@ def explain(
     blurs it. A restart that meets the goal there with a safety margin is rendered onto the upload and re-read like
     any upload; if that meets the goal too it is valid, else its margin grows and the measured difference is fed back
     into its forward pass. The others go on only while they may still find a smaller change (at most half as many
-    steps again, + 3). Second phase (sparsity): the smallest valid edit is shrunk under a growing group-L1 penalty on
-    cells; every smaller candidate that meets the goal is re-read from the upload the same way, and the smallest
-    valid one is returned.
+    steps again, + 3). Second phase (sparsity, shrink.py): proximal gradient steps with group soft thresholding of
+    cells, the threshold rising while the edit meets the goal and falling while it does not, until shrink_steps or the
+    budget run out; every smaller candidate that meets the goal is re-read from the upload the same way, and the
+    smallest valid one is returned.
 
     Args:
         model: the loaded model.
         prepared: the upload as the model sees it (prepare_image / prepare_pil).
         goal: a Goal, or text for parse_goal.
-        l2: weight of the squared size of the change (stay close).
-        l1: weight of its absolute size (change few pixels); the sparsity phase's penalty starts above it.
+        l2: weight of the squared size of the change (stay close), in both phases.
+        l1: weight of its absolute size (change few pixels) in the first phase; the sparsity phase sets its own.
         tv: weight of its total variation (change smoothly) in the first phase.
         max_steps: Adam steps at most in the first phase (it is not cut short by the budget).
         mask: optional (h, w) bool or [0, 1] float array at the model's input size; the change is confined to it
