@@ -162,7 +162,7 @@ def shrink(
             # in one linear step instead of jumping across it.
             polyak = scale.flatten() * pull.detach() / grad.pow(2).flatten(1).sum(1).clamp(min=1e-30)
             step_size = torch.where(bands, torch.minimum(step_size, polyak), step_size)
-            delta = _ista(delta, grad + 2 * settings.l2 * delta * free, step_size, threshold, cell, x0, free)
+            delta = _ista(delta, grad + 2 * settings.l2 * delta * free, step_size, threshold, cell, x0, weights)
         if progress is not None:
             progress(t / steps, f"shrinking: step {t}/{steps}")
     for b in range(n):
@@ -183,12 +183,15 @@ def _ista(
     threshold: torch.Tensor,
     cell: int,
     x0: torch.Tensor,
-    free: torch.Tensor,
+    weights: torch.Tensor,
 ) -> torch.Tensor:
-    """One proximal gradient step: move against the gradient, then shrink every cell's norm by the threshold."""
+    """One proximal gradient step: move against the gradient, then shrink every cell's norm by the threshold.
+
+    Each pixel stays in [0, 1] and within its share of the mask, as the first phase's parameterisation keeps it.
+    """
     moved = delta - step_size.view(-1, 1, 1, 1) * grad
     keep = (1 - threshold.view(-1, 1, 1, 1) / _cell_norm(moved, cell).clamp(min=1e-30)).clamp(min=0)
-    return torch.minimum(torch.maximum(moved * keep, -x0), 1 - x0) * free
+    return torch.minimum(torch.maximum(moved * keep, -x0 * weights), (1 - x0) * weights)
 
 
 def _cell_norm(x: torch.Tensor, cell: int) -> torch.Tensor:
