@@ -152,12 +152,11 @@ def table(results: list[dict[str, Any]]) -> str:
     Also how much the sparsity phase shrank the first valid edit: the median of final L1 / first valid L1 over valid
     cases.
     """
-    lines = [
-        "| goal | cases | valid | median s to valid | p90 s to valid | median s (all) | median CPU s | median steps | "
-        "median L2 | median max change (levels) | median share touched (first valid -> final) | "
-        "median L1 (first valid -> final) | median L1 final / first | shrink steps (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = _header(
+        "goal", "cases", "valid", "median s to valid", "p90 s to valid", "median s (all)", "median CPU s",
+        "median steps", "median L2", "median max change (levels)", "median share touched (first valid -> final)",
+        "median L1 (first valid -> final)", "median L1 final / first", "shrink steps (median)",
+    )  # fmt: skip
     for goal in dict.fromkeys(r["goal"] for r in results):
         mine = [r for r in results if r["goal"] == goal]
         ok = [r for r in mine if r["valid"]]
@@ -219,12 +218,11 @@ def planted_rows(*, seeds: range = SEEDS) -> list[dict[str, Any]]:
 
 def planted_table(results: list[dict[str, Any]]) -> str:
     """Markdown per (model, configuration): validity, held band, change mass inside the cue, share of pixels changed."""
-    lines = [
-        "| model | run | cases | valid | held output in band | change mass inside the cue: median (min) | "
-        "cases >= 70% inside | pixels touched (>= 1 level): median (max) | pixels changed (> 2 levels): median (max) | "
-        "cases <= 20% touched | median L1 | median s | cut by the budget |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = _header(
+        "model", "run", "cases", "valid", "held output in band", "change mass inside the cue: median (min)",
+        "cases >= 70% inside", "pixels touched (>= 1 level): median (max)", "pixels changed (> 2 levels): median (max)",
+        "cases <= 20% touched", "median L1", "median s", "cut by the budget",
+    )  # fmt: skip
     for model in dict.fromkeys(r["model"] for r in results):
         for config in CONFIGS:
             mine = [r for r in results if r["model"] == model and r["config"] == config]
@@ -282,6 +280,11 @@ def batch_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _header(*columns: str) -> list[str]:
+    """A markdown table's first two lines."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} CPUs"
@@ -313,10 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"batch, after: {_load()}\n")
     print(batch_table(batch))
     if args.cases:
-        print(
-            "\n| case | goal | valid | s | steps | renders | shrink steps | L1 first -> final | L2 | before -> after |"
-            "\n|---|---|---|---|---|---|---|---|---|---|"
-        )
+        columns = ("case", "goal", "valid", "s", "steps", "renders", "shrink steps", "L1 first -> final", "L2")
+        print("\n" + "\n".join(_header(*columns, "before -> after")))
         for r in results:
             print(
                 f"| {r['case']} | {r['target']} | {r['valid']} | {r['seconds']:.2f} | {r['steps']} | {r['renders']} "
