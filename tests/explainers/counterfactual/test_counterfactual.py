@@ -216,10 +216,11 @@ def test_the_same_seed_gives_the_same_counterfactual() -> None:
 def test_the_same_answer_comes_back_when_two_threads_ask_at_once() -> None:
     model = _classifier()
     prepared = _prepared(model, "evidence")
-    alone = explain(model, prepared, goal="other")
+    alone = explain(model, prepared, goal="other", budget=None)  # steps, not the clock, end the sparsity phase
     results: list[np.ndarray] = []
     threads = [
-        threading.Thread(target=lambda: results.append(explain(model, prepared, goal="other").rgb)) for _ in range(2)
+        threading.Thread(target=lambda: results.append(explain(model, prepared, goal="other", budget=None).rgb))
+        for _ in range(2)
     ]
     for thread in threads:
         thread.start()
