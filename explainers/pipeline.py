@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,14 +11,15 @@ from typing import Any
 import numpy as np
 
 from . import counterfactual as cf
+from . import options as opts
 from . import registry
 from .errors import OptionError
-from .methods import gradcam
 from .targets import resolve_target
 from .trust import receipt
 from .trust.scorecard import Scorecard, scorecards
 from .types import Counterfactual, Explanation, LoadedModel, Prediction, PreparedImage, Progress
 
+MASK_METHOD = "gradcam"  # until the faithfulness benchmark picks the best map per model
 QUALITY_STEPS = 8  # deletion/insertion steps per scorecard in the app: half the library default, about half the cost
 
 
@@ -59,24 +61,40 @@ def counterfactual(
     *,
     options: dict[str, Any] | None = None,
     mask_threshold: float = 0.0,
+    mask_method: str = MASK_METHOD,
     progress: Progress | None = None,
 ) -> Counterfactual:
-    """A counterfactual for a goal typed by the user, optionally confined to where Grad-CAM is above a threshold.
+    """A counterfactual for a goal typed by the user, optionally confined to where the model's evidence is.
 
     Args:
-        mask_threshold: 0 = edit anywhere; otherwise edit only where the top-1 Grad-CAM map (positive part, scaled to
-            its maximum) is at least this high.
+        options: counterfactual.explain's options (l2, l1, tv, max_steps, seed, shrink_steps, budget, cell, ...).
+        mask_threshold: 0 = edit anywhere; otherwise edit only where the top-1 class's map from ``mask_method``
+            (positive part, scaled to its maximum) is at least this high.
+        mask_method: the registry method whose map the mask is cut from ("gradcam", "occlusion",
+            "integrated_gradients"); the map runs with that method's defaults.
+
+    Returns:
+        The counterfactual; its metrics["mask"] records the method, the threshold and the share of the view left free.
     """
-    if not 0.0 <= mask_threshold < 1.0:
-        raise OptionError(f"mask threshold must be in [0, 1), got {mask_threshold}; 0 lets the edit go anywhere")
+    threshold = opts.real(mask_threshold, "mask threshold", low=0, high=1, words="a number (0 = edit anywhere)")
+    if threshold == 1:
+        raise OptionError("mask threshold must be below 1 (1 would leave only the map's peak free), got 1")
+    method = opts.choice(mask_method, "mask method", registry.names())
     mask = None
-    if mask_threshold > 0:
-        heat = gradcam.explain(loaded, prepared.image, target=resolve_target(loaded, None, prediction=prediction))
+    if threshold > 0:
+        target = resolve_target(loaded, None, prediction=prediction)
+        heat = registry.get(method).explain(loaded, prepared.image, target=target, **registry.get(method).defaults)
         positive = np.clip(heat.heatmap, 0, None)
         if positive.max() <= 0:
-            raise OptionError("Grad-CAM found no positive evidence to confine the edit to; set the mask threshold to 0")
-        mask = positive >= mask_threshold * positive.max()
-    return cf.explain(loaded, prepared, goal=goal, mask=mask, progress=progress, **(options or {}))
+            raise OptionError(
+                f"{registry.label(method)} found no positive evidence to confine the edit to; set the mask threshold "
+                "to 0 or choose another mask method"
+            )
+        mask = positive >= threshold * positive.max()
+    result = cf.explain(loaded, prepared, goal=goal, mask=mask, progress=progress, **(options or {}))
+    free = 1.0 if mask is None else float(mask.mean())
+    record = {"method": method, "threshold": threshold, "free_share": free}
+    return dataclasses.replace(result, metrics={**result.metrics, "mask": record})
 
 
 @dataclass(frozen=True)

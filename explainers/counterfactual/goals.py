@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .. import options
 from ..errors import OptionError, TargetError
 from ..models.tasks import raw_from_value
 from ..targets import contrast_sides, resolve_target
@@ -97,6 +98,15 @@ class Objective:
             torch.relu((outputs[:, i] - c).abs() / t - (1.0 - margin - extra).clamp(min=0.0)) for i, c, t in self.bands
         ]
         return torch.stack(terms, dim=1).sum(dim=1)
+
+    def pull(self, outputs: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
+        """(N,) the loss the sparsity phase descends.
+
+        -slack for classes and labels: it pulls even past the goal, so the cells that matter grow while the threshold
+        prunes the rest. The hinge for bands: each band pulls only when its output drifts toward its edge, so the
+        target is not dragged to its centre.
+        """
+        return self.hinge(outputs, margin) if self.kind == "band" else -self.slack(outputs)
 
 
 def penalties(delta: torch.Tensor, *, l2: float, l1: float, tv: float) -> torch.Tensor:
@@ -229,6 +239,22 @@ def _beat(model: LoadedModel, spec: str) -> Goal:
     if name == rival:
         raise TargetError(f"{spec!r} asks {name} to overtake itself; name two different outputs")
     return Goal("beat", name, rival=rival)
+
+
+def other_classes(prediction: Prediction, k: int = 5) -> list[Goal]:
+    """One "class" goal for each of the prediction's top-k classes but the first: explain_many's usual batch.
+
+    Raises:
+        TargetError: the prediction is not a multiclass one.
+        OptionError: k is not a whole number from 2 to 1000.
+    """
+    if prediction.task != "multiclass":
+        raise TargetError(
+            f"other_classes needs a multiclass prediction, got a {prediction.task} one; name goals instead"
+        )
+    k = options.whole(k, "k", low=2, high=1000)
+    order = np.argsort(-np.asarray(prediction.scores), kind="stable")[:k]
+    return [Goal("class", prediction.names[int(i)]) for i in order[1:]]
 
 
 def _named(model: LoadedModel, text: str) -> str:

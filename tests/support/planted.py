@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from explainers.types import LoadedModel, ModelSource, TaskInfo
@@ -282,3 +284,65 @@ def hooks_left(module: nn.Module) -> int:
     """Hooks of any kind still registered on a module tree (a method must leave none behind)."""
     attrs = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks")
     return sum(len(getattr(m, a, {})) for m in module.modules() for a in attrs)
+
+
+# Cue models for counterfactuals: each output reads one small box (CUE_BOXES, 24 x 24 of a 64 x 64 input: 14% of the
+# picture each), so the smallest edit that moves an output lies in its box (and the one-pixel rim conv1 reads).
+CUE_BOXES: tuple[Box, Box] = ((8, 8, 32, 32), (32, 32, 56, 56))
+
+
+def cue_regressor(*, seed: int = 0) -> LoadedModel:
+    """Two outputs in g: "a" reads only CUE_BOXES[0], "b" only CUE_BOXES[1]."""
+    net = PlantedRegionNet(list(CUE_BOXES), seed=seed)
+    return make_loaded(net, TaskInfo("regression", ("a", "b"), units=("g", "g")), model_id="planted-cues")
+
+
+class Shifted(nn.Module):
+    """Subtracts a constant from each logit (so a class that reads nothing can still win); keeps timm's surface when
+    the wrapped net has it (forward_features -> forward_head)."""
+
+    def __init__(self, net: nn.Module, shift: tuple[float, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("shift", torch.tensor(shift))
+        for name in ("num_features", "num_classes", "feature_info"):
+            if hasattr(net, name):
+                setattr(self, name, getattr(net, name))
+        if hasattr(net, "feature_info"):  # the hooked module now sits one level deeper
+            self.feature_info = [{**info, "module": f"net.{info['module']}"} for info in net.feature_info]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.net.forward_head(x) - self.shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) - self.shift
+
+
+def cue_classifier(*, seed: int = 0) -> LoadedModel:
+    """Two classes: "evidence" reads only CUE_BOXES[0], "other" nothing; shifted so each wins on about half of the
+    noise_photo uploads (the evidence logit's median over seeds 0-31 is subtracted)."""
+    net = PlantedRegionNet([CUE_BOXES[0]], seed=seed)
+    model = _WithZeroClass(net).eval().requires_grad_(False)
+    pixels = torch.stack([torch.from_numpy(np.array(noise_photo(s))).permute(2, 0, 1) for s in range(32)]) / 255
+    with torch.no_grad():
+        median = float(model((pixels - 0.5) / 0.5)[:, 0].median())
+    task = TaskInfo("multiclass", ("evidence", "other"))
+    return make_loaded(Shifted(model, (median, 0.0)), task, model_id="planted-cue-classifier")
+
+
+def noise_photo(seed: int, size: tuple[int, int] = (64, 64)) -> Image.Image:
+    """A smooth-noise RGB photo of the given (width, height): 16 x 16 random colours, bilinearly enlarged."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(1, 3, 16, 16, generator=g)
+    big = nn.functional.interpolate(small, size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
+    return Image.fromarray((big.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def share_inside(delta: Any, box: Box) -> float:
+    """The share of an (h, w, 3) change's absolute mass that lies inside the box."""
+    magnitude = np.abs(np.asarray(delta)).sum(-1)
+    top, left, bottom, right = box
+    return float(magnitude[top:bottom, left:right].sum() / max(float(magnitude.sum()), 1e-30))
