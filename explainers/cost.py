@@ -6,11 +6,12 @@ job before it starts (a shorter request waits less in ZeroGPU's queue; a job pas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from . import registry
-from .counterfactual import MAX_STEPS
+from .counterfactual import BUDGET, MAX_STEPS
 
 OVERHEAD_S = 15  # loading from memory, preparing the image, the scorecard and the pictures around the maps
 GRADCAM_S = 5  # one forward and one backward pass
@@ -53,5 +54,7 @@ def method_seconds(method: str, options: Mapping[str, Any], input_size: tuple[in
 
 
 def counterfactual_seconds(options: Mapping[str, Any]) -> int:
-    """Seconds for a counterfactual search: its steps, plus loading and rendering."""
-    return min(MAX_S, CF_OVERHEAD_S + int(options.get("max_steps", MAX_STEPS)) // CF_STEPS_PER_S)
+    """Seconds for a counterfactual search: its steps, the shrinking budget, plus loading and rendering."""
+    budget = options.get("budget", BUDGET)
+    shrink = math.ceil(float(budget)) if isinstance(budget, (int, float)) and math.isfinite(budget) else 0
+    return min(MAX_S, CF_OVERHEAD_S + int(options.get("max_steps", MAX_STEPS)) // CF_STEPS_PER_S + max(0, shrink))

@@ -12,7 +12,7 @@ from gradio_client import Client, handle_file
 from servers import ROOT, running_app
 
 from explainers.models import predict as prediction_cache
-from ui import gradcam, predict
+from ui import counterfactual, gradcam, predict
 
 COFFEE = str(ROOT / "examples" / "coffee.jpg")
 CHELSEA = str(ROOT / "examples" / "chelsea.jpg")
@@ -161,6 +161,19 @@ def test_counterfactual_endpoint_flips_the_prediction_and_round_trips(client: Cl
     _, _, again = client.predict(handle_file(cf_png), "default", "", api_name="/predict")
     assert again["decision"] != "espresso"
     assert np.load(change_npy).shape == (224, 224, 3)
+    # The headline says what it became, in the result and above the pictures; the slider pairs before and after.
+    assert result["headline"].startswith("espresso ") and f"-> {again['decision']} " in result["headline"]
+    assert result["metrics"]["first_valid"] and result["metrics"]["shrink"]["stopped"]
+
+
+def test_counterfactual_tab_shows_the_headline_and_a_before_after_slider() -> None:
+    *_, state = counterfactual.on_counterfactual(
+        COFFEE, "default", "", "any other class", 10.0, 1.0, 0.1, 200, 0, 0, 0.6, progress=None
+    )
+    text, (before, after) = counterfactual.on_show(state)
+    assert text.startswith("## espresso ") and "->" in text
+    assert before.shape == after.shape == state["rgb"].shape
+    assert counterfactual.on_show(None) == ("", None)
 
 
 def test_prediction_is_computed_once_per_model_and_image() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from explainers import counterfactual as cf_defaults
 from explainers import render
+from explainers.counterfactual import headline
 from explainers.options import parse_number
 
 from . import gpu, outputs
@@ -49,6 +50,7 @@ def on_counterfactual(
         gr.Warning(result.message)
     cf_path = outputs.save_png(result.rgb, "counterfactual")
     summary = {
+        "headline": headline(result),
         "request": result.request,
         "valid": result.valid,
         "message": result.message,
@@ -59,7 +61,13 @@ def on_counterfactual(
         "weights_sha256": loaded.weights_sha256,
         "image_sha256": view.sha256,
     }
-    state = {"rgb": view.rgb, "delta": result.delta, "crop_box": view.crop_box}
+    state = {
+        "rgb": view.rgb,
+        "delta": result.delta,
+        "crop_box": view.crop_box,
+        "edited": result.rgb,
+        "headline": summary["headline"],
+    }
     return (
         cf_path,
         outputs.save_npy(result.delta, "change"),
@@ -77,6 +85,13 @@ def _masked(state: dict[str, Any] | None, threshold: float) -> np.ndarray | None
     return render.masked_by_change(
         state["rgb"], state["delta"], state["crop_box"], parse_number(threshold, "threshold")
     )
+
+
+def on_show(state: dict[str, Any] | None) -> tuple[str, Any]:
+    """The headline ("espresso 96% -> cup 41%") in large type, and the before/after slider at the upload's size."""
+    if not state:
+        return "", None
+    return f"## {state['headline']}", (state["rgb"], state["edited"])
 
 
 @user_errors
@@ -102,6 +117,8 @@ def build(inputs: Inputs) -> None:
             mask = gr.Slider(0, 0.95, value=0, step=0.05, label="Confine to Grad-CAM above (0 = off)")
             seed = gr.Number(value=0, precision=0, label="Seed")
         run_button = gr.Button("Find a counterfactual", variant="primary")
+        headline_text = gr.Markdown()
+        slider = gr.ImageSlider(label="Before / after (drag)", type="numpy", format="png", interactive=False)
         with gr.Row():
             original = picture_output("Original")
             change = picture_output("Change")
@@ -118,5 +135,5 @@ def build(inputs: Inputs) -> None:
         [edited, npy, summary, original, change, masked, state],
         api_name="counterfactual",
         **gpu.queue(),
-    )
+    ).success(on_show, [state], [headline_text, slider], api_visibility="private", queue=False)
     threshold.change(on_change_threshold, [state, threshold], masked, api_visibility="private", queue=False)

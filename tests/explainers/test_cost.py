@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from explainers import cost, registry
@@ -50,6 +52,9 @@ def test_absurd_sizes_ask_for_the_most_zerogpu_grants(options):
 
 
 def test_counterfactual_asks_for_its_steps():
-    assert cost.counterfactual_seconds({"max_steps": 200}) == 40
-    assert cost.counterfactual_seconds({}) == 20 + cost.MAX_STEPS // 10
+    shrink = math.ceil(cost.BUDGET)  # the sparsity phase's default time budget
+    assert cost.counterfactual_seconds({"max_steps": 200}) == 40 + shrink
+    assert cost.counterfactual_seconds({}) == 20 + cost.MAX_STEPS // 10 + shrink
+    assert cost.counterfactual_seconds({"max_steps": 200, "budget": 5.5}) == 46
+    assert cost.counterfactual_seconds({"max_steps": 200, "budget": None}) == 40
     assert cost.counterfactual_seconds({"max_steps": 10**12}) == cost.MAX_S
