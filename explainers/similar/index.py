@@ -50,16 +50,19 @@ class IndexChoice:
 
 
 def choose_index(
-    count: int, dim: int, *, flat_limit: int = FLAT_LIMIT, float32_bytes: int = FLOAT32_BYTES
+    count: int, dim: int, *, flat_limit: int | None = None, float32_bytes: int | None = None
 ) -> IndexChoice:
     """The index for a gallery of ``count`` embeddings of ``dim`` dimensions.
 
     Args:
         count: number of references.
         dim: embedding width.
-        flat_limit: above this many references, an inverted file.
-        float32_bytes: up to this matrix size, an exact float32 scan; above it, float16 storage.
+        flat_limit: above this many references, an inverted file (default FLAT_LIMIT).
+        float32_bytes: up to this matrix size, an exact float32 scan; above it, float16 storage (default
+            FLOAT32_BYTES).
     """
+    flat_limit = FLAT_LIMIT if flat_limit is None else flat_limit
+    float32_bytes = FLOAT32_BYTES if float32_bytes is None else float32_bytes
     if count > flat_limit:
         nlist = max(1, min(round(math.sqrt(count)), count // TRAIN_PER_LIST))
         return IndexChoice("ivf", nlist=nlist, nprobe=min(nlist, max(8, nlist // 16)))
