@@ -13,9 +13,10 @@ Writes, under --out:
     examples/       --examples more test images per class, for the UI
     demo.json       what was built: sizes, seed, seconds per phase, the gallery's sha256 and build rate
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion              # test size
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion-large --train 10000 \\
-        --test 1000 --epochs 8                                                                      # benchmark size
+Test size (~15 s of CPU), then the benchmark's size (~7 min of CPU):
+
+    OMP_NUM_THREADS=1 python scripts/build_demo_fashion.py --out demo/fashion
+    OMP_NUM_THREADS=1 python scripts/build_demo_fashion.py --out demo/large --train 10000 --test 1000 --epochs 8
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from timm.data import create_transform
 
 from explainers.models.default import DEFAULT_ARCH
 from explainers.models.loading import load_model
-from explainers.similar import BuildSummary, build_gallery, console_progress
+from explainers.similar.build import BuildSummary, build_gallery, console_progress
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -126,7 +127,7 @@ def build_demo(
     sample = rng.permutation(len(images))[: max(train, gallery or train)]
     test_order = rng.permutation(len(test_images))
     backbone = load_model(None)
-    data_config = {
+    data_config: dict[str, Any] = {
         "input_size": (3, size, size),
         "interpolation": "bilinear",
         "mean": tuple(backbone.data_config["mean"]),

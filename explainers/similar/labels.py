@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError
+from ..errors import GalleryError, OptionError
+from ..options import parse_number
 from ..types import TaskInfo
 
 NO_LABEL = object()  # what read_label returns for a reference that carries no label for this task
@@ -154,9 +154,6 @@ def _truthy(value: Any, name: str) -> bool:
 
 def _number(value: Any, name: str) -> float:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise GalleryError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise GalleryError(f"{name} must be a finite number, got {value!r}")
-    return number
+        return float(parse_number(value, name))
+    except OptionError as exc:
+        raise GalleryError(str(exc)) from None

@@ -12,13 +12,13 @@ Layout, every file named in manifest.json with its sha256:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +42,7 @@ FILES = (EMBEDDINGS, METADATA, THUMBNAILS)
 MAX_CACHED = int(os.environ.get("XAI_MAX_CACHED_GALLERIES", "2"))
 _REBUILD = "rebuild it with build_gallery (or scripts/build_demo_fashion.py for the demo)"
 
-_cache: OrderedDict[tuple[str, str, int], Gallery] = OrderedDict()
 _cache_lock = threading.Lock()
-_locks: dict[tuple[str, str, int], threading.Lock] = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,24 +192,17 @@ def load_gallery(folder: str | os.PathLike[str], model: LoadedModel, *, cache: b
         GalleryError: not a gallery, made for other weights or another task, or a file missing, corrupt or altered.
     """
     path = find_gallery(folder)
-    key = (model.weights_sha256, str(path), (path / MANIFEST).stat().st_mtime_ns)
     if not cache:
         return _load(path, model)
+    # One load at a time (galleries load at start-up): a second caller waits, then takes it from the cache. The
+    # manifest's mtime is in the key, so a gallery rebuilt in place is read again.
     with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:  # one load per gallery at a time; others wait and take it from the cache
-        with _cache_lock:
-            if key in _cache:
-                return _cache[key]
-        gallery = _load(path, model)
-        with _cache_lock:
-            _cache[key] = gallery
-            while len(_cache) > MAX_CACHED:
-                _cache.popitem(last=False)
-        return gallery
+        return _cached(path, (path / MANIFEST).stat().st_mtime_ns, model)
+
+
+@functools.lru_cache(maxsize=MAX_CACHED)
+def _cached(path: Path, mtime_ns: int, model: LoadedModel) -> Gallery:
+    return _load(path, model)
 
 
 def _load(path: Path, model: LoadedModel) -> Gallery:

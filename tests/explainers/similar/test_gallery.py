@@ -12,7 +12,8 @@ import torch
 from galleries import class_folder, colour_model, labelled_folder, solid
 
 from explainers.errors import GalleryError
-from explainers.similar import build_gallery, load_gallery
+from explainers.similar.build import build_gallery
+from explainers.similar.store import load_gallery
 from explainers.types import TaskInfo
 
 torch.set_num_threads(1)

@@ -8,9 +8,9 @@ from galleries import colour_model
 
 from explainers.models.tasks import decide
 from explainers.similar import index as index_module
-from explainers.similar import load_gallery, similar_to_embedding
 from explainers.similar.index import build_index, choose_index, index_bytes, search
-from explainers.similar.store import write_gallery
+from explainers.similar.search import similar_to_embedding
+from explainers.similar.store import load_gallery, write_gallery
 from explainers.types import TaskInfo
 
 

@@ -14,8 +14,9 @@ from galleries import class_folder, colour_model, labelled_folder, solid
 from explainers.errors import GalleryError, OptionError
 from explainers.models.predict import prepare
 from explainers.models.tasks import decide
-from explainers.similar import build_gallery, load_gallery, similar, similar_to_embedding
-from explainers.similar.store import write_gallery
+from explainers.similar.build import build_gallery
+from explainers.similar.search import similar, similar_to_embedding
+from explainers.similar.store import load_gallery, write_gallery
 from explainers.types import TaskInfo
 
 torch.set_num_threads(1)
