@@ -29,6 +29,7 @@ import safetensors
 import safetensors.numpy
 
 from ..errors import GalleryError
+from ..models.loading import sha256_file
 from ..types import LoadedModel, TaskKind
 from .index import IndexChoice, build_index, choose_index
 
@@ -136,7 +137,7 @@ def write_gallery(
         )
         (tmp / METADATA).write_text(json.dumps({"ids": list(ids), "names": list(model.task.names)}), encoding="utf-8")
         (tmp / THUMBNAILS).write_bytes(b"".join(thumbnails))
-        hashes = {name: _sha256_file(tmp / name) for name in FILES}
+        hashes = {name: sha256_file(tmp / name) for name in FILES}
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -224,7 +225,7 @@ def _load(path: Path, model: LoadedModel) -> Gallery:
     for name, want in manifest["files"].items():
         if not (path / name).is_file():
             raise GalleryError(f"the gallery in {path} is missing {name}; {_REBUILD}")
-        if _sha256_file(path / name) != want:
+        if sha256_file(path / name) != want:
             raise GalleryError(
                 f"{name} in {path} is corrupt or was altered (its sha256 differs from the manifest's); {_REBUILD}"
             )
@@ -290,11 +291,3 @@ def _manifest(path: Path) -> dict[str, Any]:
     if manifest.get("sha256") != gallery_sha256(manifest["files"]):
         raise GalleryError(f"{path / MANIFEST} was altered (its sha256 does not match its files); {_REBUILD}")
     return manifest
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
