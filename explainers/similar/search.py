@@ -20,7 +20,7 @@ from ..errors import GalleryError
 from ..options import whole
 from ..types import LoadedModel, Prediction, PreparedImage, TaskInfo
 from .build import embed
-from .index import search
+from .index import Grouped, search, search_grouped
 from .labels import describe
 from .sentence import report_sentence
 from .store import Gallery
@@ -216,7 +216,11 @@ def similar_to_embedding(gallery: Gallery, query: np.ndarray, prediction: Predic
     start = time.perf_counter()
     task = TaskInfo(gallery.task, gallery.names, units=prediction.units)
     width = k if gallery.task != "multilabel" else max(k, CANDIDATES)
-    sims, rows = search(gallery.index, gallery.choice, query, width)
+    best: dict[int, tuple[float, int]] | None = None
+    if isinstance(gallery.index, Grouped):
+        sims, rows, best = search_grouped(gallery.index, query, width)
+    else:
+        sims, rows = search(gallery.index, gallery.choice, query, width)
 
     def at(row: int, sim: float) -> Neighbour:
         return Neighbour(row, gallery.ids[row], describe(task, gallery.labels[row]), sim, gallery.thumbnail(row))
@@ -237,7 +241,11 @@ def similar_to_embedding(gallery: Gallery, query: np.ndarray, prediction: Predic
     if gallery.task == "multiclass":
         predicted = int(np.argmax(prediction.scores))
         agreement: float | None = float(np.mean(found[: len(near)] == predicted))
-        nearest_unlike = unlike(found != predicted, gallery.labels != predicted)
+        if best is None:
+            nearest_unlike = unlike(found != predicted, gallery.labels != predicted)
+        else:  # each other class's nearest came with the search
+            others = [best[c] for c in best if c != predicted]
+            nearest_unlike = at(max(others)[1], max(others)[0]) if others else None
         extra["votes"] = tuple((gallery.names[c], n) for c, n in Counter(found[: len(near)].tolist()).most_common())
     elif gallery.task == "multilabel":
         wanted = np.zeros(len(gallery.names), dtype=bool)

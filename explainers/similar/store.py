@@ -31,7 +31,7 @@ import safetensors.numpy
 from ..errors import GalleryError
 from ..models.loading import sha256_file
 from ..types import LoadedModel, TaskKind
-from .index import IndexChoice, build_index, choose_index
+from .index import IndexChoice, build_grouped, build_index, choose_index
 
 FORMAT = "timm-xai-gallery"
 VERSION = 1
@@ -58,7 +58,8 @@ class Gallery:
         names: the model's output names, as the labels index them.
         ids: one per reference.
         labels: class indices (N,), label memberships (N, K) or values (N, K).
-        index: the faiss index; row i is reference i.
+        index: the faiss index (row i is reference i), or for a multiclass gallery below the IVF size one index
+            per class (index.Grouped).
         choice: which index it is.
         offsets: thumbnail i is thumbnails[offsets[i]:offsets[i + 1]].
         thumbnails: the JPEG bytes, memory-mapped.
@@ -262,7 +263,9 @@ def _load(path: Path, model: LoadedModel) -> Gallery:
         names=model.task.names,
         ids=ids,
         labels=labels,
-        index=build_index(embeddings, choice),
+        index=build_grouped(embeddings, labels, choice)
+        if model.task.kind == "multiclass" and choice.kind != "ivf"
+        else build_index(embeddings, choice),
         choice=choice,
         offsets=offsets,
         thumbnails=thumbs,

@@ -8,7 +8,7 @@ from galleries import colour_model
 
 from explainers.models.tasks import decide
 from explainers.similar import index as index_module
-from explainers.similar.index import build_index, choose_index, index_bytes, search
+from explainers.similar.index import build_grouped, build_index, choose_index, index_bytes, search, search_grouped
 from explainers.similar.search import similar_to_embedding
 from explainers.similar.store import load_gallery, write_gallery
 from explainers.types import TaskInfo
@@ -70,3 +70,16 @@ def test_above_a_lowered_threshold_the_gallery_is_an_inverted_file_that_finds_it
         found += cases.neighbours[0].id == str(row)
         assert cases.nearest_unlike is not None and cases.nearest_unlike.label != task.names[labels[row]]
     assert found >= 95  # of 100: the query is itself a reference, so recall@1 should be near perfect
+
+
+def test_one_index_per_class_gives_the_neighbours_of_one_index_and_each_class_nearest():
+    vectors, labels = _unit(2000, 32), np.random.default_rng(3).integers(0, 6, 2000)
+    choice = choose_index(2000, 32)
+    whole, grouped = build_index(vectors, choice), build_grouped(vectors, labels, choice)
+    for query in _unit(10, 32, seed=4):
+        sims, rows, best = search_grouped(grouped, query, 8)
+        expected_sims, expected_rows = search(whole, choice, query, 8)
+        assert rows.tolist() == expected_rows.tolist() and np.allclose(sims, expected_sims)
+        for label, (sim, row) in best.items():
+            assert labels[row] == label and sim == pytest.approx(float((vectors[labels == label] @ query).max()))
+    assert index_bytes(grouped) == pytest.approx(index_bytes(whole), rel=0.01)
