@@ -37,8 +37,9 @@ from explainers.models.tasks import decide
 from explainers.similar.build import build_gallery, console_progress
 from explainers.similar.index import Grouped, build_index, choose_index, index_bytes, search
 from explainers.similar.labels import label_key
+from explainers.similar.layout import write_gallery
 from explainers.similar.search import similar, similar_to_embedding
-from explainers.similar.store import load_gallery, write_gallery
+from explainers.similar.store import load_gallery
 from explainers.types import LoadedModel
 
 GOAL_ACCURACY, GOAL_MS = 0.85, 20.0

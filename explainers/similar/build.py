@@ -21,8 +21,8 @@ from ..models.images import load_image
 from ..models.preprocess import eval_transform
 from ..options import whole
 from ..types import LoadedModel, Progress
+from .layout import write_gallery
 from .sources import collect
-from .store import write_gallery
 
 THUMB_QUALITY = 90  # JPEG quality of thumbnails: ~2 kB at 64 px, no visible blocking at that size
 

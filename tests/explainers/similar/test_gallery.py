@@ -13,6 +13,7 @@ from galleries import class_folder, colour_model, labelled_folder, solid
 
 from explainers.errors import GalleryError
 from explainers.similar.build import build_gallery
+from explainers.similar.layout import write_gallery
 from explainers.similar.store import load_gallery
 from explainers.types import TaskInfo
 
@@ -216,3 +217,13 @@ def test_a_gallery_is_loaded_once_and_again_after_a_rebuild(tmp_path, built, mod
     again = load_gallery(built.folder, model)
     assert again is not first and again.sha256 == rebuilt.sha256 == first.sha256
     assert sorted(p.name for p in Path(built.folder).parent.iterdir()) == ["gallery"]
+
+
+def test_a_gallery_whose_labels_do_not_fit_the_model_is_refused(tmp_path, model):
+    vectors = np.eye(3, dtype=np.float32)[:2]
+    labels = np.array([0, 7])  # the model has 3 classes
+    write_gallery(
+        tmp_path / "g", model, embeddings=vectors, labels=labels, ids=["a", "b"], thumbnails=[b"", b""], details={}
+    )
+    with pytest.raises(GalleryError, match="is inconsistent"):
+        load_gallery(tmp_path / "g", model)

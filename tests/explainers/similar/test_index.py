@@ -9,8 +9,9 @@ from galleries import colour_model
 from explainers.models.tasks import decide
 from explainers.similar import index as index_module
 from explainers.similar.index import build_grouped, build_index, choose_index, index_bytes, search, search_grouped
+from explainers.similar.layout import write_gallery
 from explainers.similar.search import similar_to_embedding
-from explainers.similar.store import load_gallery, write_gallery
+from explainers.similar.store import load_gallery
 from explainers.types import TaskInfo
 
 

@@ -15,8 +15,9 @@ from explainers.errors import GalleryError, OptionError
 from explainers.models.predict import prepare
 from explainers.models.tasks import decide
 from explainers.similar.build import build_gallery
+from explainers.similar.layout import write_gallery
 from explainers.similar.search import similar, similar_to_embedding
-from explainers.similar.store import load_gallery, write_gallery
+from explainers.similar.store import load_gallery
 from explainers.types import TaskInfo
 
 torch.set_num_threads(1)
