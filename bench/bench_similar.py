@@ -34,11 +34,11 @@ from PIL import Image
 from explainers.models.loading import load_model
 from explainers.models.predict import prepare
 from explainers.models.tasks import decide
-from explainers.similar.build import build_gallery, console_progress
+from explainers.similar.build import build_gallery, console_progress, embed
 from explainers.similar.index import Grouped, build_index, choose_index, index_bytes, search
 from explainers.similar.labels import label_key
 from explainers.similar.layout import write_gallery
-from explainers.similar.search import similar, similar_to_embedding
+from explainers.similar.search import similar_to_embedding
 from explainers.similar.store import load_gallery
 from explainers.types import LoadedModel
 
@@ -51,16 +51,19 @@ def accuracy(model: LoadedModel, demo: Path, k: int = 8) -> dict[str, Any]:
     gallery = load_gallery(demo / "model", model)
     files = sorted((demo / "test").rglob("*.png"))
     nearest = predicted = unlike_ok = self_hits = 0
-    search_ms = []
+    search_ms, cpu_ms = [], []
     for path in files:
         prepared, prediction = prepare(model, str(path))
-        cases = similar(model, gallery, prepared, prediction, k=k)
+        query = embed(model, prepared.image)[0]  # the forward pass, outside the timing
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        cases = similar_to_embedding(gallery, query, prediction, k=k)
+        cpu_ms.append(1000 * (time.thread_time() - start_cpu))
+        search_ms.append(1000 * (time.perf_counter() - start))
         truth = label_key(path.parent.name)
         nearest += label_key(cases.neighbours[0].label) == truth
         predicted += label_key(prediction.decision) == truth
         unlike_ok += cases.nearest_unlike is None or cases.nearest_unlike.label != prediction.decision
         self_hits += any(n.id.endswith(path.name) for n in cases.neighbours)
-        search_ms.append(1000 * cases.timings["search"])
     return {
         "test images": len(files),
         "references": gallery.count,
@@ -70,6 +73,7 @@ def accuracy(model: LoadedModel, demo: Path, k: int = 8) -> dict[str, Any]:
         "unlike neighbour has another label": unlike_ok / len(files),
         "query among its neighbours": self_hits,
         "median similar-cases ms after the forward": statistics.median(search_ms),
+        "median similar-cases CPU ms (this thread)": statistics.median(cpu_ms),
     }
 
 
