@@ -26,6 +26,7 @@ from .sentence import report_sentence
 from .store import Gallery
 
 MAX_K = 64
+MAX_THUMBNAIL = 512  # pixels; build_gallery's thumb_size is at most this
 CANDIDATES = 64  # multi-label: neighbours read before one filtered search per label still without an unlike one
 
 
@@ -50,7 +51,9 @@ class Neighbour:
     @property
     def thumbnail(self) -> np.ndarray:
         """The thumbnail as uint8 (h, w, 3)."""
-        with Image.open(io.BytesIO(self.thumbnail_jpeg)) as picture:
+        with Image.open(io.BytesIO(self.thumbnail_jpeg), formats=["JPEG"]) as picture:
+            if max(picture.size) > MAX_THUMBNAIL:  # read from the header: a gallery from the Hub is not trusted
+                raise GalleryError(f"the thumbnail of {self.id} is {picture.size} pixels; rebuild the gallery")
             return np.asarray(picture.convert("RGB"))
 
     def to_dict(self, *, thumbnail: bool = True) -> dict[str, Any]:
