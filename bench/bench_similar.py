@@ -119,6 +119,7 @@ def scale(model: LoadedModel, count: int, dim: int, queries: int, k: int = 8) ->
         "load s (verify files + build index)": load_s,
         "median query ms (k=8, agreement, unlike neighbour, thumbnails)": statistics.median(wall),
         "p90 query ms": float(np.percentile(wall, 90)),
+        "fastest query ms": min(wall),
         "median query CPU ms (this thread)": statistics.median(cpu),
         "queries whose unlike neighbour lies beyond the k": f"{beyond}/{queries}",
         "index MB": index_bytes(gallery.index) / 2**20,
@@ -142,18 +143,17 @@ def markdown(command: str, header: str, a: dict[str, Any], b: dict[str, Any], c:
         lines += [f"| {k} | {v:.3g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in rows.items()]
         return "\n".join(lines)
 
-    acc, ms = (
-        a["nearest-neighbour label = true label"],
-        b["median query ms (k=8, agreement, unlike neighbour, thumbnails)"],
-    )
+    acc = a["nearest-neighbour label = true label"]
+    ms = b["median query ms (k=8, agreement, unlike neighbour, thumbnails)"]
+    cpu, fastest = b["median query CPU ms (this thread)"], b["fastest query ms"]
     goals = [
         "| goal | measured | met |",
         "|---|---|---|",
         f"| nearest-neighbour label = true label >= {GOAL_ACCURACY:.0%} | {acc:.1%} | {acc >= GOAL_ACCURACY} |",
         f"| nearest unlike neighbour always differs | {a['unlike neighbour has another label']:.0%} | "
         f"{a['unlike neighbour has another label'] == 1.0} |",
-        f"| {b['references']:,} references: query < {GOAL_MS:.0f} ms after the forward | {ms:.1f} ms "
-        f"| {ms < GOAL_MS} |",
+        f"| {b['references']:,} references: query < {GOAL_MS:.0f} ms after the forward, one thread | median "
+        f"{ms:.1f} ms wall, {cpu:.1f} ms CPU; fastest {fastest:.1f} ms | wall {ms < GOAL_MS}, CPU {cpu < GOAL_MS} |",
     ]
     parts = [
         "# Similar cases: measured",
