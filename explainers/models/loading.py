@@ -139,7 +139,7 @@ def _load_folder(
         source=source,
         model_id=model_id,
         revision=revision,
-        weights_sha256=_sha256_file(weights_file),
+        weights_sha256=sha256_file(weights_file),
         architecture=arch,
         data_config=dict(data_config),
         task=task,
@@ -271,7 +271,8 @@ def _endpoint_reachable(endpoint: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 hex digest of a file, read 1 MB at a time (weights and gallery files run to gigabytes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -318,3 +318,28 @@ def test_the_default_model_replays_from_a_receipt_file(tmp_path):
     again = receipt.replay(json.loads(saved.read_text()), path)
     assert again.target.name == "espresso"
     assert receipt.same_map(expl, again)
+
+
+SIMILAR = {
+    "gallery": {"sha256": "e" * 64, "count": 1500, "index": "exact inner product (float32)"},
+    "task": "multiclass",
+    "k": 4,
+    "prediction": "evidence",
+    "neighbours": [{"id": f"ref-{i}", "label": "evidence", "similarity": 0.9 - i / 10} for i in range(4)],
+    "agreement": 1.0,
+    "nearest_unlike": {"id": "ref-9", "label": "other", "similarity": 0.4},
+    "votes": [{"label": "evidence", "count": 4}],
+}
+
+
+def test_a_receipt_records_the_gallery_its_similar_cases_came_from(registry, tmp_path):
+    loaded = registry["planted-q3"]
+    prepared = prepare_image(loaded, _picture(tmp_path, 64))
+    made = receipt.build(loaded, prepared, gradcam.explain(loaded, prepared.image), similar=SIMILAR).to_dict()
+    assert json.loads(json.dumps(made))["similar"]["gallery"]["sha256"] == "e" * 64
+
+
+def test_a_receipt_without_similar_cases_records_none(registry, tmp_path):
+    loaded = registry["planted-q3"]
+    prepared = prepare_image(loaded, _picture(tmp_path, 64))
+    assert receipt.build(loaded, prepared, gradcam.explain(loaded, prepared.image)).to_dict()["similar"] is None

@@ -291,3 +291,28 @@ def test_multilabel_reports_the_labels_and_the_explained_labels_band():
     )
     made["target"] = {"name": "tulip", "index": 1, "kind": "multilabel", "direction": "raises"}
     assert "It reads **tulip** as absent (5%): confident;" in report(made)
+
+
+def test_a_receipt_with_similar_cases_gains_their_sentence_and_the_gallery_in_the_footer():
+    similar = {
+        "gallery": {"sha256": "e" * 64, "count": 1500, "index": "exact inner product (float32)"},
+        "task": "multiclass",
+        "k": 8,
+        "prediction": "rose",
+        "neighbours": [{"id": "r1", "label": "rose", "similarity": 0.93}],
+        "agreement": 0.75,
+        "nearest_unlike": {"id": "t1", "label": "tulip", "similarity": 0.81},
+        "votes": [{"label": "rose", "count": 6}, {"label": "tulip", "count": 2}],
+    }
+    text = report({**_receipt(), "similar": similar})
+    assert (
+        "### Similar cases\nOf the 8 reference images most similar to this one (among 1,500), 6 (75%) are labelled "
+        "rose, like the prediction. The closest reference labelled otherwise is tulip (similarity 0.81, against 0.93 "
+        "for the nearest)."
+    ) in text
+    assert "gallery sha256 `eeeeeeeeeeee`" in text
+
+
+def test_a_receipt_without_similar_cases_has_no_such_section():
+    text = report(_receipt())
+    assert "Similar cases" not in text and "gallery sha256" not in text
