@@ -28,6 +28,7 @@ from ui import (
     occlusion,
     predict,
     reproduce,
+    similar,
 )
 
 log = logging.getLogger("app")
@@ -53,6 +54,7 @@ def build_demo() -> gr.Blocks:
                 integrated_gradients.build(inputs)
                 counterfactual.build(inputs)
                 compare.build(inputs)
+                similar.build(inputs)
                 reproduce.build(inputs)
         predict.wire_loading(demo, inputs, layer)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=gpu.GPU_CONCURRENCY)
@@ -67,13 +69,20 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("XAI_MODEL"),
         help="startup model: a local folder (config.json + model.safetensors) or owner/name[@rev]",
     )
+    parser.add_argument(
+        "--gallery",
+        default=os.environ.get("XAI_GALLERY"),
+        help="a reference gallery (built for the startup model's weights) for the Similar cases tab",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     source = xai.parse_source(args.model, allow_local=True)
     common.set_startup_source(source)
-    xai.load_model(source)  # once, at start, outside any GPU function
+    loaded = xai.load_model(source)  # once, at start, outside any GPU function
+    if args.gallery:
+        similar.attach(loaded, args.gallery)  # a refused gallery is logged; the app serves without similar cases
     build_demo().launch(
         server_name=args.host, server_port=args.port, show_error=True, max_file_size=images.MAX_UPLOAD_BYTES
     )
