@@ -28,12 +28,15 @@ from publishing import (
     DATA_CONFIG_KEYS,
     DEFAULT_ABSTAIN,
     FOLDER_FILES,
+    GALLERY_DIR,
     WRAPPER_KEYS,
     UploadError,
+    add_gallery,
     build_folder,
     check_branch,
     check_repo_id,
     description_from_args,
+    gallery_files,
     read_checkpoint,
     require_token,
     upload,
@@ -127,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument(
         "--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
     )
+    hub.add_argument(
+        "--gallery",
+        metavar="SRC",
+        type=Path,
+        help="publish a reference gallery for similar cases in gallery/: labelled images to build it from (class "
+        "sub-folders, a folder with a labels CSV/JSONL, or a .parquet file), or a gallery built for these weights",
+    )
     hub.add_argument("--commit-message", help="summary of the upload commit")
     hub.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
     hub.add_argument(
@@ -148,7 +158,7 @@ def _json_object(value: str | None, flag: str) -> dict[str, Any]:
 
 
 def _check_out_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(p.name not in FOLDER_FILES for p in out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name not in (*FOLDER_FILES, GALLERY_DIR) for p in out.iterdir())):
         raise UploadError(
             f"--dry-run {out} holds other files; expected an empty or missing folder (or one from an earlier dry run)"
         )
@@ -201,10 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"outputs) from the folder alone; max |difference| from the checkpoint on a "
                 f"{result.input_size[0]}×{result.input_size[1]} sample image: {result.max_abs_diff:.3g}"
             )
+            if args.gallery is not None:
+                gallery = add_gallery(folder, args.gallery)
+                print(f"gallery: {len(gallery_files(folder))} files in {GALLERY_DIR}/, verified for these weights")
             if args.dry_run is not None:
                 args.dry_run.mkdir(parents=True, exist_ok=True)
                 for name in FOLDER_FILES:
                     shutil.copyfile(folder / name, args.dry_run / name)
+                if args.gallery is not None:
+                    shutil.rmtree(args.dry_run / GALLERY_DIR, ignore_errors=True)
+                    shutil.copytree(gallery, args.dry_run / GALLERY_DIR)
                 print(f"dry run: wrote {', '.join(FOLDER_FILES)} to {args.dry_run}; nothing was uploaded")
                 return 0
             uploaded = upload(

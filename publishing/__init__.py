@@ -13,6 +13,7 @@ from .description import ModelDescription
 from .errors import UnsafeCheckpointError, UploadError, VerificationError
 from .flags import description_from_args, read_names
 from .folder import ATOL, DATA_CONFIG_KEYS, FOLDER_FILES, build_folder, build_model
+from .gallery import GALLERY_DIR, add_gallery, gallery_files
 from .hub import UploadResult, check_branch, check_repo_id, require_token, upload
 from .verify import Verification, sample_image, sample_input, verify_folder
 
@@ -21,6 +22,7 @@ __all__ = [
     "DATA_CONFIG_KEYS",
     "DEFAULT_ABSTAIN",
     "FOLDER_FILES",
+    "GALLERY_DIR",
     "PIPELINE_TAGS",
     "TASK_TAGS",
     "WRAPPER_KEYS",
@@ -31,6 +33,7 @@ __all__ = [
     "UploadResult",
     "Verification",
     "VerificationError",
+    "add_gallery",
     "build_folder",
     "build_model",
     "check_branch",
@@ -39,6 +42,7 @@ __all__ = [
     "check_repo_id",
     "default_card",
     "description_from_args",
+    "gallery_files",
     "read_checkpoint",
     "read_names",
     "render_card",

@@ -12,6 +12,7 @@ from explainers.models.sources import parse_source
 
 from .errors import UploadError
 from .folder import FOLDER_FILES
+from .gallery import gallery_files
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
@@ -73,7 +74,7 @@ def upload(
     token: str | None = None,
     commit_message: str | None = None,
 ) -> UploadResult:
-    """Create the repo (and branch) if missing and commit the folder's three files in one commit.
+    """Create the repo (and branch) if missing and commit the folder's three files (and gallery/) in one commit.
 
     HfApi.create_commit rather than upload_folder: with hf_xet installed, upload_folder streams through a pipeline
     that may split a folder into several commits, and config.json, weights and card must change together.
@@ -96,7 +97,10 @@ def upload(
     folder = Path(folder)
     info = api.create_commit(  # validates README.md's metadata with the Hub before uploading anything
         repo_id=repo_id,
-        operations=[CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in FOLDER_FILES],
+        operations=[
+            CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+            for name in (*FOLDER_FILES, *gallery_files(folder))
+        ],
         revision=branch,
         commit_message=commit_message or f"Upload {repo_id} with upload_model.py",
     )

@@ -51,7 +51,14 @@ LAYERS: tuple[tuple[str, int], ...] = (
 )
 # Packages that may only reach part of the tree below them.
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "publishing": ("publishing", "explainers.models", "explainers.errors", "explainers.types", "explainers.options"),
+    "publishing": (
+        "publishing",
+        "explainers.models",
+        "explainers.similar",  # a model's reference gallery is published with it (upload_model.py --gallery)
+        "explainers.errors",
+        "explainers.types",
+        "explainers.options",
+    ),
     "upload_model": ("publishing", "explainers.errors"),
 }
 

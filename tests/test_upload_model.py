@@ -20,6 +20,7 @@ import torch
 import yaml
 from hub_stub import HubStub
 from huggingface_hub import ModelCard
+from PIL import Image
 
 import upload_model
 from explainers.errors import ConfigError
@@ -671,3 +672,52 @@ def test_each_bad_flag_is_refused_with_its_own_message(resnet_state, tmp_path, c
     assert code == 1
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def _pet_images(folder: pathlib.Path, per_class: int = 3) -> pathlib.Path:
+    """Labelled images in class sub-folders (cat/, dog/, bird/): what a gallery is built from."""
+    rng = np.random.default_rng(0)
+    for label in LABELS:
+        (folder / label).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / label / f"{i}.png")
+    return folder
+
+
+def test_upload_with_a_gallery_commits_it_beside_the_weights_in_the_same_commit(
+    resnet_state, tmp_path, hub, monkeypatch, capsys
+):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    weights = _save(tmp_path / "net.safetensors", resnet_state)
+    args = ["--arch", "test_resnet", "--weights", weights, "--labels", "cat,dog,bird", "--license", "mit"]
+    gallery = ["--gallery", str(_pet_images(tmp_path / "pets"))]
+    code = upload_model.main(_cli(*args, *gallery, "--repo-id", "acme/pets", "--endpoint", hub.url))
+    stdout = capsys.readouterr().out
+    assert code == 0, stdout
+    sha = stdout.split("commit: ", 1)[1].split()[0]
+    files = set(hub.files("acme/pets", sha))
+    assert {"config.json", "model.safetensors", "README.md", "gallery/manifest.json"} <= files
+    assert {"gallery/embeddings.safetensors", "gallery/metadata.json", "gallery/thumbnails.bin"} <= files
+    assert "gallery: 4 files in gallery/" in stdout
+
+    dry = tmp_path / "dry"
+    assert upload_model.main(_cli(*args, *gallery, "--dry-run", str(dry))) == 0
+    assert sorted(p.name for p in (dry / "gallery").iterdir()) == sorted(f.split("/")[1] for f in files if "/" in f)
+
+
+def test_a_gallery_built_for_other_weights_is_refused_before_anything_is_uploaded(
+    resnet_state, tmp_path, hub, monkeypatch, capsys
+):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    args = ["--arch", "test_resnet", "--labels", "cat,dog,bird", "--license", "mit"]
+    gallery = ["--gallery", str(_pet_images(tmp_path / "pets"))]
+    first = _save(tmp_path / "a.safetensors", resnet_state)
+    assert upload_model.main(_cli(*args, "--weights", first, *gallery, "--dry-run", str(tmp_path / "a"))) == 0
+    other = _save(tmp_path / "b.safetensors", _state("test_resnet", len(LABELS), seed=1))
+    code = upload_model.main(
+        _cli(*args, "--weights", other, "--gallery", str(tmp_path / "a"), "--repo-id", "acme/b", "--endpoint", hub.url)
+    )
+    assert code == 1
+    assert "built for other weights" in capsys.readouterr().err
+    with pytest.raises(KeyError):
+        hub.commits("acme/b")
