@@ -42,6 +42,7 @@ from PIL import Image
 
 from explainers import registry
 from explainers.display import smoothed
+from explainers.layers import candidate_layers
 from explainers.models.loading import load_model
 from explainers.models.preprocess import normalise, prepare_pil
 from explainers.targets import resolve_target
@@ -112,11 +113,13 @@ def entry_label(entry: Entry) -> str:
 
 
 def explain(model: LoadedModel, image: torch.Tensor, entry: Entry, target: Target | None) -> tuple[Explanation, float]:
-    """The entry's map of the target and the seconds it took."""
+    """The entry's map of the target and the CPU seconds it took (this process's: on a shared machine wall time also
+    counts other people's work, and torch runs on one thread here).
+    """
     name, options = entry
-    start = time.perf_counter()
+    start = time.process_time()
     result = registry.get(name).explain(model, image, target=target, **options)
-    return result, time.perf_counter() - start
+    return result, time.process_time() - start
 
 
 def peak(values: np.ndarray) -> tuple[int, int]:
@@ -264,6 +267,30 @@ def planted(
     return out
 
 
+def gradcam_layers(model: LoadedModel, limit: int | None = None, seeds: int = 20) -> list[tuple[str, str, str]]:
+    """Grad-CAM on every candidate layer: the built-in model on the mosaics, the planted ViT and CNN at 224 px on their
+    cues; (model, layer, "hit rate (mass share)"), the default layer first, as layers.candidate_layers lists them.
+    """
+    rows = []
+    tiles = [(m.image, target, box) for m in mosaics(model, limit) for _, target, box in m.tiles]
+    cases: list[tuple[str, LoadedModel, list[tuple[torch.Tensor, Target, tuple[int, int, int, int]]]]] = [
+        (f"built-in {model.architecture}, mosaics", model, tiles)
+    ]
+    for kind in ("vit", "cnn"):
+        cue = cue_model(kind, 224)
+        pictures = [cue_image(224, seed) for seed in range(seeds)]
+        cases.append((f"planted {kind} 224 px, cues", cue, [(x, resolve_target(cue, 0), b) for x, b in pictures]))
+    for title, net, items in cases:
+        for choice in candidate_layers(net):
+            hits, shares = [], []
+            for image, target, box in items:
+                result, _ = explain(net, image, ("gradcam", {"layer": choice.key}), target)
+                hits.append(_in(box, peak(result.heatmap)))
+                shares.append(_mass(result.heatmap, box))
+            rows.append((title, choice.key, f"{np.mean(hits):.2f} ({100 * np.mean(shares):.0f}%)"))
+    return rows
+
+
 def photo_names() -> list[str]:
     """The bundled examples, then the further CC0 / public-domain photos."""
     return [*EXAMPLES, *MORE_PHOTOS]
@@ -295,6 +322,14 @@ def photos(
                 box = _object_box(OBJECTS[name], prepared.crop_box, pil.size, result.heatmap.shape)
                 t.shown_hits.append(_in(box, peak(smoothed(result))))
                 t.raw_hits.append(_in(box, peak(result.heatmap)))
+            curves = card.curves
+            print(
+                f"{name}: {entry_label(entry)}: {card.badge}, {seconds:.2f} CPU s"
+                + (f", gain {curves.gain:+.2f}, blurred {curves.blurred_gain:+.2f}" if curves else "")
+                + (f", object {t.shown_hits[-1]}" if name in OBJECTS else ""),
+                file=sys.stderr,
+                flush=True,
+            )
     return tallies
 
 
@@ -345,7 +380,7 @@ def markdown(
     for kind, size in cues or {}:
         header.append(f"cue {kind.upper() if kind == 'cnn' else 'ViT'} {size}px: peak in cue")
     if photo:
-        header += ["photos: scorecard pass", "object: peak on it", "median s (photos)"]
+        header += ["photos: scorecard pass", "object: peak on it", "median CPU s (photos)"]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for label in map(entry_label, entries):
         row = [label]
@@ -393,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mosaics", type=int, help="first N of the 15 mosaics")
     parser.add_argument("--seeds", type=int, default=20, help="planted-cue images per model")
     parser.add_argument("--photos", help="comma-separated photo names (default: all 16)")
-    parser.add_argument("--parts", default="mosaic,planted,photos", help="which benchmarks to run")
+    parser.add_argument("--parts", default="mosaic,planted,photos,layers", help="which benchmarks to run")
     args = parser.parse_args(argv)
     common.pin_threads()
     entries = args.entry or registry_entries()
@@ -407,12 +442,18 @@ def main(argv: list[str] | None = None) -> None:
     mosaic = grid_pointing(model, entries, limit) if "mosaic" in parts else None
     cues = planted(entries, seeds=seeds) if "planted" in parts else None
     photo = photos(model, entries, names) if "photos" in parts else None
+    layers = gradcam_layers(model, limit, seeds) if "layers" in parts else None
     print(
         f"built-in model {model.architecture}, torch threads {torch.get_num_threads()}; load average (1, 5, 15 min) "
         f"{', '.join(f'{x:.2f}' for x in load)} at start, {', '.join(f'{x:.2f}' for x in os.getloadavg())} at end; "
         f"{time.perf_counter() - started:.0f} s\n"
     )
-    print(markdown(entries, mosaic, cues, photo))
+    if mosaic or cues or photo:
+        print(markdown(entries, mosaic, cues, photo))
+    if layers:
+        print("\nGrad-CAM by layer (the default first): peak hit rate (positive mass in the right tile or cue)\n")
+        print("| model | layer | peak hit (mass) |\n|---|---|---:|")
+        print("\n".join(f"| {a} | {b} | {c} |" for a, b, c in layers))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def explain(
         window_fraction: the window as a share of the shorter side, when ``window`` is None. With both fractions in
             use, the window is stretched or shrunk by less than a stride so that the windows tile the input edge to
             edge: the same grid at every input size (13 x 13 for 1/7 and 1/14: 96 px -> window 12, stride 7;
-            224 -> 32, 16; 384 -> 60, 27).
+            224 -> 32, 16; 384 -> 60, 27), unless that moves the window by over a quarter (inputs under ~90 px).
         stride_fraction: the stride as a share of the shorter side, when both ``window`` and ``stride`` are None.
         baselines: the fill, one of BASELINES (see baselines.BASELINES).
         mode: "dense" evaluates every window. "coarse_to_fine" occludes blocks of k x k windows as one window, splits
@@ -274,11 +274,11 @@ def _check(
                 f"stride_fraction ({step_share:g}) must not exceed window_fraction ({win_share:g}); windows further "
                 "apart would leave pixels never occluded"
             )
-        step = max(1, round(side * step_share))
+        step, wanted = max(1, round(side * step_share)), max(1, round(side * win_share))
         count = round((1 - win_share) / step_share) + 1  # windows per side on an image of any size
         win = side - (count - 1) * step if count > 1 else side
-        if win < step:  # a tiny input: the grid cannot keep its count
-            win = min(side, max(step, round(side * win_share)))
+        if not 0.75 * wanted <= win <= 1.25 * wanted:  # small inputs: rounding the stride moved the window too far
+            win = min(side, max(step, wanted))
         return _checked(win, step, baselines, mode, h, w)
     win = max(1, round(side * win_share)) if window is None else _whole(window, "window")
     if not 1 <= win <= side:
