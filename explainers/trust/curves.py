@@ -190,9 +190,15 @@ def order_curves(
     n_cells = int(ids.max()) + 1
     rng = np.random.default_rng(seed)
     random_order, tiebreak = rng.permutation(n_cells), rng.permutation(n_cells)
-    # Most positive first; ties (flat or masked maps) in a seeded random order. Each map's blurred copy follows it.
-    pooled = [pool(heatmap, grid) for heatmap in heatmaps]
-    orders = [np.lexsort((tiebreak, -p)) for q in pooled for p in (q, blurred_cells(q))]
+    # Most positive first. Ties (flat or masked maps) go in the order of the map's blurred copy, then a seeded random
+    # order: a flat region is removed from its middle outwards, as its blurred copy would, so that the blurred-copy
+    # control compares what the map says, not how the scorecard breaks its ties (contiguous removal moves a CNN more
+    # than scattered removal). Each map's blurred copy follows it.
+    orders = []
+    for heatmap in heatmaps:
+        cellmap = pool(heatmap, grid)
+        blurred = blurred_cells(cellmap)
+        orders += [np.lexsort((tiebreak, -blurred, -cellmap)), np.lexsort((tiebreak, -blurred))]
     measured = probe(model, image)
     ref = baseline(model, image, baselines, seed=seed)
     sizes = [round(i * n_cells / steps) for i in range(1, steps)]

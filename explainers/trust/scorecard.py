@@ -37,8 +37,10 @@ FAIL_GAIN = -0.25
 FAIL_CORRELATION = 0.7
 WARN_CORRELATION = 0.5
 # The blurred-copy control (curves.BLUR_CELLS): a map whose blurred copy gains more than it, by more than this, wins
-# (if it wins) by where it points roughly, not by its detail, and is not passed.
-BLUR_MARGIN = 0.0
+# (if it wins) by where it points roughly, not by its detail, and is not passed. On the 16 benchmark photos the smooth
+# maps and their blurred copies gain alike on average (Grad-CAM +0.23 vs +0.22, occlusion +0.22 vs +0.20), raw IG from
+# blur loses to its copy (+0.25 vs +0.30): 0.05 keeps the first two level and catches the third.
+BLUR_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -197,15 +199,6 @@ def verdict(explanation: Explanation, curves: Curves | None, rho: float | None) 
         )
     found = _evidence_phrase(curves)
     blurred = curves.blurred_gain
-    if blurred is not None and gain < blurred - BLUR_MARGIN:
-        return (
-            "warn",
-            (
-                f"{found}, but a blurred copy of the map does better (gain {blurred:.2f} against its {gain:.2f}): "
-                "only roughly where it points is borne out, not its detail; read it at a coarser scale"
-            ),
-            tuple(notes),
-        )
     beat = _controls(gain, blurred)
     grid = explanation.extras.get("grid")
     if explanation.extras.get("coarse") and grid:
@@ -214,6 +207,15 @@ def verdict(explanation: Explanation, curves: Curves | None, rho: float | None) 
             (
                 f"{found} ({beat}), but Grad-CAM's layer is only {grid[0]}x{grid[1]} here, too coarse to say where "
                 "within a cell; check occlusion or integrated gradients"
+            ),
+            tuple(notes),
+        )
+    if blurred is not None and gain < blurred - BLUR_MARGIN:
+        return (
+            "warn",
+            (
+                f"{found}, but a blurred copy of the map does better (gain {blurred:.2f} against its {gain:.2f}): "
+                "only roughly where it points is borne out, not its detail; read it at a coarser scale"
             ),
             tuple(notes),
         )
@@ -227,7 +229,11 @@ def _controls(gain: float, blurred: float | None) -> str:
     random = f"better than random order (gain {gain:.2f}, random's expectation 0)"
     if blurred is None:
         return random
-    return f"{random} and than a blurred copy of itself ({blurred:.2f})"
+    if gain >= blurred:
+        return f"{random} and than a blurred copy of itself ({blurred:.2f})"
+    if gain >= blurred - BLUR_MARGIN:
+        return f"{random} and as good as a blurred copy of itself ({blurred:.2f}, within {BLUR_MARGIN})"
+    return f"{random} but not than a blurred copy of itself ({blurred:.2f})"
 
 
 def _evidence_phrase(curves: Curves) -> str:
