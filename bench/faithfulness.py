@@ -73,6 +73,8 @@ OBJECTS = {
     "grace_hopper": (0.1, 0.07, 0.9, 1.0),  # the person
 }
 CUE_MODELS = (("cnn", 96), ("vit", 96), ("cnn", 224), ("vit", 224))
+# What the photo table reads off each map's curves (curves.Curves' properties).
+CURVE_FIGURES = ("gain", "blurred_gain", "random_gain", "deletion_auc", "least_relevant_first_auc")
 
 
 def registry_entries() -> list[Entry]:
@@ -209,12 +211,8 @@ class Tally:
     raw_mass: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     badges: list[str] = field(default_factory=list)
-    gains: list[float] = field(default_factory=list)
-    blurred_gains: list[float] = field(default_factory=list)
-    random_gains: list[float] = field(default_factory=list)
-    morf: list[float] = field(default_factory=list)
-    lerf: list[float] = field(default_factory=list)
     rho: list[float] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in CURVE_FIGURES})
 
 
 def _in(box: tuple[int, int, int, int], rc: tuple[int, int]) -> bool:
@@ -312,12 +310,8 @@ def photos(
             t.badges.append(card.badge)
             if card.randomisation is not None:
                 t.rho.append(card.randomisation)
-            if card.curves is not None:
-                t.gains.append(card.curves.gain)
-                t.blurred_gains.append(card.curves.blurred_gain or 0.0)
-                t.random_gains.append(card.curves.random_gain)
-                t.morf.append(card.curves.deletion_auc)
-                t.lerf.append(card.curves.least_relevant_first_auc)
+            for key in CURVE_FIGURES if card.curves is not None else ():
+                t.curves[key].append(getattr(card.curves, key) or 0.0)
             if name in OBJECTS:
                 box = _object_box(OBJECTS[name], prepared.crop_box, pil.size, result.heatmap.shape)
                 t.shown_hits.append(_in(box, peak(smoothed(result))))
@@ -410,12 +404,9 @@ def markdown(
             t = photo[label]
             badges = "/".join(str(t.badges.count(b)) for b in ("pass", "warn", "fail"))
             rho = f"{np.median(t.rho):.2f}" if t.rho else "—"
-            detail.append(
-                f"| {label} | {_mean(t.gains)} | {_mean(t.blurred_gains)} | {_mean(t.random_gains)} | "
-                f"{np.mean(t.morf):.2f} | {np.mean(t.lerf):.2f} | {badges} | {rho} |"
-                if t.gains
-                else f"| {label} | — | — | — | — | — | {badges} | {rho} |"
-            )
+            c = t.curves
+            figures = [_mean(c[k]) for k in CURVE_FIGURES[:3]] + [_mean(c[k]).lstrip("+") for k in CURVE_FIGURES[3:]]
+            detail.append(f"| {label} | {' | '.join(figures)} | {badges} | {rho} |")
         text += "\n\nPhotos, per method (means over the photos whose reference scores below the image):\n\n"
         text += "\n".join(detail)
     return text

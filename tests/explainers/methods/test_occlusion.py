@@ -295,16 +295,13 @@ def test_a_window_in_pixels_keeps_half_of_it_as_the_default_stride(classifiers):
     assert result.options["stride"] == 10
 
 
-@pytest.mark.parametrize("fraction", [0, -0.1, 1.5, "1/7", None, float("nan")])
-def test_a_bad_window_fraction_is_refused(classifiers, fraction):
-    with pytest.raises(OptionError, match="window_fraction"):
-        occlusion.explain(classifiers[0], planted.random_images(1, 64), window_fraction=fraction)
-
-
-@pytest.mark.parametrize("fraction", [0, -0.1, 2, "x"])
-def test_a_bad_stride_fraction_is_refused(classifiers, fraction):
-    with pytest.raises(OptionError, match="stride_fraction"):
-        occlusion.explain(classifiers[0], planted.random_images(1, 64), stride_fraction=fraction)
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [(o, v) for o in ("window_fraction", "stride_fraction") for v in (0, -0.1, 1.5, "1/7", None, float("nan"))],
+)
+def test_a_bad_fraction_is_refused(classifiers, option, value):
+    with pytest.raises(OptionError, match=option):
+        occlusion.explain(classifiers[0], planted.random_images(1, 64), **{option: value})
 
 
 def test_a_stride_fraction_beyond_the_window_fraction_is_refused(classifiers):
