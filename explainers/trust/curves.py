@@ -197,8 +197,8 @@ def order_curves(
     orders = []
     for heatmap in heatmaps:
         cellmap = pool(heatmap, grid)
-        blurred = blurred_cells(cellmap)
-        orders += [np.lexsort((tiebreak, -blurred, -cellmap)), np.lexsort((tiebreak, -blurred))]
+        smooth = blurred_cells(cellmap)
+        orders += [np.lexsort((tiebreak, -smooth, -cellmap)), np.lexsort((tiebreak, -smooth))]
     measured = probe(model, image)
     ref = baseline(model, image, baselines, seed=seed)
     sizes = [round(i * n_cells / steps) for i in range(1, steps)]
