@@ -34,6 +34,7 @@ import common  # first: pins OpenMP to one thread and puts the repository on sys
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 # isort: split
+import matplotlib
 import numpy as np
 import skimage.data
 import torch
@@ -138,9 +139,7 @@ def picture(name: str) -> Image.Image:
     if name in EXAMPLES:
         return Image.open(ROOT / "examples" / f"{name}.jpg").convert("RGB")
     if name == "grace_hopper":
-        import matplotlib.cbook
-
-        return Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+        return Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
     array = np.asarray(getattr(skimage.data, name)())
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
