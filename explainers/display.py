@@ -33,7 +33,8 @@ class DisplayMap:
         scale: the value shown at full colour (the colour bar's end), in ``unit``.
         signed: blue-white-red around zero; False: sequential, zero to ``scale``.
         unit: the target's unit ("logit of espresso", "calories (kcal)").
-        label: the colour bar's text: what one colour step means for this method and target.
+        label: the colour bar's text: the unit and what the colours mean.
+        caption: a sentence for under the picture: what the values are for this method, the smoothing and the clip.
         sign: for absolute views, the smoothed signed map (-1..1 after clipping) for a second panel; else None.
         sigma: the Gaussian smoothing in input pixels (0 = none: the method's own grid is already smooth).
     """
@@ -43,6 +44,7 @@ class DisplayMap:
     signed: bool
     unit: str
     label: str
+    caption: str
     sign: np.ndarray | None
     sigma: float
 
@@ -81,7 +83,8 @@ def display_map(explanation: Explanation, *, task: TaskInfo | None = None, absol
         scale=scale,
         signed=not absolute,
         unit=unit,
-        label=_label(explanation, unit, absolute, sigma),
+        label=_label(explanation, unit, absolute),
+        caption=_caption(explanation, unit, sigma),
         sign=sign,
         sigma=sigma,
     )
@@ -158,13 +161,19 @@ def robust_range(values: np.ndarray) -> float:
     return robust if robust > 0 else float(magnitude.max())
 
 
-def _label(explanation: Explanation, unit: str, absolute: bool, sigma: float) -> str:
-    verb = "raises" if explanation.target.sign == 1 else "lowers"
+def _label(explanation: Explanation, unit: str, absolute: bool) -> str:
+    """The colour bar's text: short enough to sit beside the bar's min / max at 512 px."""
+    if absolute:
+        return f"|evidence|, {unit}"
+    verb, other = ("raises", "lowers") if explanation.target.sign == 1 else ("lowers", "raises")
+    return f"{unit} (red {verb}, blue {other})"
+
+
+def _caption(explanation: Explanation, unit: str, sigma: float) -> str:
     what = {
-        "occlusion": "drop in the",
-        "integrated_gradients": "share of the change in the",
-        "gradcam": "channel-weighted evidence for the",
-    }.get(explanation.method, "evidence for the")
-    colours = "|evidence|" if absolute else f"red {verb}, blue works against"
-    smoothing = f", smoothed {sigma:.1f} px" if sigma else ""
-    return f"{what} {unit} ({colours}{smoothing})"
+        "occlusion": f"how much the {unit} drops when a window around the pixel is filled",
+        "integrated_gradients": f"each pixel's share of the change in the {unit} from the baseline",
+        "gradcam": f"channel-weighted activation for the {unit}, per feature cell",
+    }.get(explanation.method, f"evidence for the {unit}")
+    smoothing = f"smoothed {sigma:.1f} px, " if sigma else ""
+    return f"{what}; {smoothing}colours saturate at the {CLIP_PERCENTILE:g}th percentile (the .npy keeps exact values)"

@@ -54,7 +54,8 @@ def test_grad_cam_is_shown_at_its_own_grid_without_more_smoothing():
 def test_occlusion_is_smoothed_by_half_its_stride():
     occ = occlusion.explain(MODEL, IMAGE, window=16, stride=8)
     assert smoothing_sigma(occ) == 4.0
-    assert display_map(occ).sigma == 4.0
+    shown = display_map(occ)
+    assert shown.sigma == 4.0 and "smoothed 4.0 px" in shown.caption and "drops" in shown.caption
 
 
 def test_per_pixel_maps_are_smoothed_a_few_pixels_and_shown_as_size_with_the_sign_apart():
@@ -104,7 +105,8 @@ def test_a_map_that_lowers_the_target_says_so():
     lowers = _map(np.ones((8, 8)), "gradcam", grid=[8, 8]).with_updates(
         target=Target(0, "espresso", "multiclass", sign=-1)
     )
-    assert "lowers" in display_map(lowers).label
+    assert "red lowers" in display_map(lowers).label
+    assert "red raises" in display_map(lowers.with_updates(target=Target(0, "espresso", "multiclass"))).label
 
 
 def test_an_all_zero_map_shows_nothing_and_does_not_fail():
