@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("explainers.targets", 2),
     ("explainers.layers", 2),
     ("explainers.render", 2),
+    ("explainers.display", 2),
     ("explainers.registry", 2),
     ("explainers.methods", 3),
     ("explainers.counterfactual", 4),

@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 
 from explainers import registry
+from explainers.methods import occlusion
 from explainers.options import parse_number
 
 from . import explanation
@@ -14,8 +15,9 @@ from .common import user_errors
 from .components import Inputs
 
 METHOD = "occlusion"
-FILLS = ["zero", "mean", "blur"]
+FILLS = list(occlusion.BASELINES)
 MODES = ["auto", "coarse_to_fine", "dense"]
+AUTO = 0  # a window or stride of 0 (or none) = the method's default fraction of the model's input side
 
 
 @user_errors
@@ -31,14 +33,36 @@ def on_occlusion(
     mode: str,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
-    """Occlusion sensitivity: how much the target drops when each window is hidden."""
+    """Occlusion sensitivity: how much the target drops when each window is hidden.
+
+    Args:
+        image: the photo to explain.
+        model_id: "default" (the startup model) or a Hub repo id.
+        revision: branch, tag or commit sha of the Hub repo (blank for the default branch).
+        target: a class / label / output name, an index, "top-1", or "A vs B".
+        direction: "raises" or "lowers" the target.
+        window: side of the occluding square in input pixels; 0 = 1/7 of the input's shorter side.
+        stride: step between windows in pixels; 0 = 1/14 of the shorter side (half the default window).
+        baselines: the fill: zero, mean or blur.
+        mode: auto, coarse_to_fine or dense.
+
+    Returns:
+        Overlay PNG, badge, report, raw map .npy, receipt file, receipt JSON.
+    """
     options = {
-        "window": parse_number(window, "window", integer=True),
-        "stride": parse_number(stride, "stride", integer=True),
+        "window": _pixels(window, "window"),
+        "stride": _pixels(stride, "stride"),
         "baselines": baselines,
         "mode": mode,
     }
     return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+
+
+def _pixels(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    number = parse_number(value, name, integer=True)
+    return None if number == AUTO else int(number)
 
 
 def build(inputs: Inputs) -> None:
@@ -46,8 +70,12 @@ def build(inputs: Inputs) -> None:
     defaults = registry.METHODS[METHOD].defaults
     with gr.Tab(registry.label(METHOD)):
         with gr.Row():
-            window = gr.Slider(4, 112, value=defaults["window"], step=4, label="Window (px)")
-            stride = gr.Slider(2, 56, value=defaults["stride"], step=2, label="Stride (px)")
+            window = gr.Slider(
+                AUTO, 112, value=defaults["window"] or AUTO, step=4, label="Window (px, 0 = 1/7 of the input side)"
+            )
+            stride = gr.Slider(
+                AUTO, 56, value=defaults["stride"] or AUTO, step=2, label="Stride (px, 0 = 1/14 of the input side)"
+            )
         with gr.Row():
             fill = gr.Radio(FILLS, value=defaults["baselines"], label="Fill")
             mode = gr.Radio(

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..display import gaussian
 from ..methods.attention import switch_lock
 from ..methods.baselines import baseline, batch_size, check_image, probe
 from ..targets import raw_score
@@ -24,6 +25,10 @@ MIN_SPAN = 1e-3
 # The area the random-order curve removes (deletion) or restores (insertion), below which "N x faster than random"
 # is not a meaningful ratio.
 MIN_RANDOM_DROP = 0.05
+# The blurred-copy control: the map's cells blurred with a Gaussian of this many cells (2 of 16: 28 px at 224), so it
+# keeps where the evidence is roughly and loses the detail. A map that scores no better than its blurred copy wins, if
+# it wins, by being blurry: its detail adds nothing the model uses.
+BLUR_CELLS = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class Curves:
         insertion: cells restored from the reference in the same order.
         random_deletion: the same with a seeded random order of cells.
         random_insertion: the same.
+        blurred_deletion: the same in the order of a blurred copy of the map (BLUR_CELLS); empty when not measured.
+        blurred_insertion: the same.
         image_score: the signed target output on the image (raw units).
         reference_score: the same on the reference image.
         grid: cells per side.
@@ -52,6 +59,8 @@ class Curves:
     image_score: float
     reference_score: float
     grid: int
+    blurred_deletion: tuple[float, ...] = ()
+    blurred_insertion: tuple[float, ...] = ()
 
     def _auc(self, values: tuple[float, ...]) -> float:
         # Clipped to [0, 1]: overshooting past the reference or the image counts as reaching it, so one erratic point
@@ -95,6 +104,23 @@ class Curves:
         return self.random_insertion_auc - self.random_deletion_auc
 
     @property
+    def blurred_gain(self) -> float | None:
+        """The gain of the map's blurred copy (the same cells, blurred by BLUR_CELLS); None when not measured."""
+        if not self.blurred_deletion:
+            return None
+        return self._auc(self.blurred_insertion) - self._auc(self.blurred_deletion)
+
+    @property
+    def least_relevant_first_auc(self) -> float:
+        """Area under deletion in the reverse order (least relevant cells first, LeRF; higher is better).
+
+        The images of deleting the n least relevant cells are those of inserting the N - n most relevant, so this is
+        the insertion AUC read backwards and ``gain`` is Blücher et al.'s (2024) symmetric relevance gain,
+        AUC(LeRF) - AUC(MoRF), with no extra forward pass.
+        """
+        return self.insertion_auc
+
+    @property
     def deletion_speedup(self) -> float | None:
         """Area above the map's deletion curve over the area above the random one (None when random drops little)."""
         random_drop = 1.0 - self.random_deletion_auc
@@ -116,6 +142,7 @@ class Curves:
             "random_insertion_auc",
             "gain",
             "random_gain",
+            "blurred_gain",
             "deletion_speedup",
             "insertion_speedup",
         ):
@@ -152,6 +179,12 @@ def density(heatmap: np.ndarray, grid: int) -> np.ndarray:
     return smooth / mass if mass > 0 else smooth
 
 
+def blurred_cells(pooled: np.ndarray, sigma: float = BLUR_CELLS) -> np.ndarray:
+    """A pooled map (side * side cells, row-major) blurred with a Gaussian of ``sigma`` cells (reflected borders)."""
+    side = round(np.sqrt(pooled.size))
+    return gaussian(np.reshape(pooled, (side, side)), sigma).ravel()
+
+
 def order_curves(
     model: LoadedModel,
     image: torch.Tensor,
@@ -174,8 +207,15 @@ def order_curves(
     n_cells = int(ids.max()) + 1
     rng = np.random.default_rng(seed)
     random_order, tiebreak = rng.permutation(n_cells), rng.permutation(n_cells)
-    # Most positive first; ties (flat or masked maps) in a seeded random order.
-    orders = [np.lexsort((tiebreak, -pool(heatmap, grid))) for heatmap in heatmaps]
+    # Most positive first. Ties (flat or masked maps) go in the order of the map's blurred copy, then a seeded random
+    # order: a flat region is removed from its middle outwards, as its blurred copy would, so that the blurred-copy
+    # control compares what the map says, not how the scorecard breaks its ties (contiguous removal moves a CNN more
+    # than scattered removal). Each map's blurred copy follows it.
+    orders = []
+    for heatmap in heatmaps:
+        cellmap = pool(heatmap, grid)
+        smooth = blurred_cells(cellmap)
+        orders += [np.lexsort((tiebreak, -smooth, -cellmap)), np.lexsort((tiebreak, -smooth))]
     measured = probe(model, image)
     ref = baseline(model, image, baselines, seed=seed)
     sizes = [round(i * n_cells / steps) for i in range(1, steps)]
@@ -198,7 +238,7 @@ def order_curves(
             inner = signed[first : first + per_curve]
             return tuple([1.0, *inner, 0.0] if deleting else [0.0, *inner, 1.0])
 
-        own = 1 + 2 * per_curve * k
+        own, blurred = 1 + 4 * per_curve * k, 1 + 4 * per_curve * k + 2 * per_curve
         out.append(
             Curves(
                 fractions=tuple(i / steps for i in range(steps + 1)),
@@ -209,6 +249,8 @@ def order_curves(
                 image_score=f_image,
                 reference_score=f_ref,
                 grid=int(np.sqrt(n_cells)),
+                blurred_deletion=curve(blurred, True),
+                blurred_insertion=curve(blurred + per_curve, False),
             )
         )
     return out

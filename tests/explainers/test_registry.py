@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -40,3 +41,13 @@ def test_light_modules_import_without_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules, 'gradio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_the_registry_defaults_are_the_methods_own(name):
+    method = registry.get(name)
+    parameters = inspect.signature(method.explain).parameters
+    for options in (method.defaults, method.compare):
+        for key, value in options.items():
+            assert key in parameters, f"{name}: {key} is not an option of its explain()"
+            assert parameters[key].default == value, f"{name}: {key} = {value!r}, explain() says {parameters[key]!r}"

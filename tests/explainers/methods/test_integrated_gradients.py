@@ -67,7 +67,8 @@ def test_completeness_holds_within_1_percent_at_32_steps_from_a_blurred_baseline
     model = planted.planted_classifier(0) if name == "classifier" else planted.planted_regressor()
     images = planted.random_images(N_IMAGES, 64, seed=5)
     worst = max(
-        ig.explain(model, images[i : i + 1], baselines="blur").extras["relative_delta"] for i in range(N_IMAGES)
+        ig.explain(model, images[i : i + 1], baselines="blur", n_steps=32, smooth_samples=0).extras["relative_delta"]
+        for i in range(N_IMAGES)
     )
     assert worst < 0.01
 
@@ -77,14 +78,15 @@ def test_completeness_error_shrinks_below_1_percent_with_more_steps(classifiers,
     # ReLU kinks on the path slow the quadrature: from black, the worst of 40 images is 2.9% at 32 steps, 0.65% at 128.
     images = planted.random_images(10, 64, seed=5)
     for i in range(10):
-        few = ig.explain(classifiers[0], images[i : i + 1], baselines=fill, n_steps=8).extras["relative_delta"]
-        many = ig.explain(classifiers[0], images[i : i + 1], baselines=fill, n_steps=256).extras["relative_delta"]
+        one = {"baselines": fill, "smooth_samples": 0}
+        few = ig.explain(classifiers[0], images[i : i + 1], n_steps=8, **one).extras["relative_delta"]
+        many = ig.explain(classifiers[0], images[i : i + 1], n_steps=256, **one).extras["relative_delta"]
         assert many < 0.01 and many < few
 
 
 def test_the_reported_delta_is_the_gap_the_map_leaves_unexplained(classifiers):
     model, image = classifiers[1], planted.random_images(1, 64, seed=3)
-    result = ig.explain(model, image, n_steps=8)
+    result = ig.explain(model, image, baselines="black", n_steps=8, smooth_samples=0)
     fn = forward_fn(model, result.target)
     with torch.no_grad():
         gap = float(fn(image) - fn(baseline(model, image, "black")))
@@ -95,9 +97,9 @@ def test_the_reported_delta_is_the_gap_the_map_leaves_unexplained(classifiers):
 
 def test_a_large_completeness_error_comes_with_a_note_suggesting_more_steps(classifiers):
     image = planted.random_images(1, 64, seed=3)
-    rough = ig.explain(classifiers[1], image, n_steps=1)
+    rough = ig.explain(classifiers[1], image, baselines="black", n_steps=1, smooth_samples=0)
     assert rough.extras["relative_delta"] > 0.01 and "raise n_steps from 1 to 4" in rough.notes[0]
-    assert ig.explain(classifiers[1], image, baselines="blur").notes == ()
+    assert ig.explain(classifiers[1], image, baselines="blur", n_steps=32, smooth_samples=0).notes == ()
 
 
 def test_a_baseline_the_target_cannot_tell_from_the_image_gets_a_note(classifiers):
@@ -127,9 +129,10 @@ def test_seeded_randomness_replays_and_a_new_seed_changes_the_map(classifiers, o
 
 def test_smoothgrad_averages_the_maps_of_noisy_copies(classifiers):
     model, image = classifiers[2], planted.random_images(1, 64, seed=6)
-    smooth = ig.explain(model, image, smooth_samples=3, smooth_stdev=0.2, n_steps=8, seed=1)
+    smooth = ig.explain(model, image, baselines="black", smooth_samples=3, smooth_stdev=0.2, n_steps=8, seed=1)
     noise = ig._noise(model, image, 3, 0.2, 1)
-    copies = [ig.explain(model, image + noise[i : i + 1], target=smooth.target, n_steps=8).heatmap for i in range(3)]
+    one = {"baselines": "black", "n_steps": 8, "smooth_samples": 0}
+    copies = [ig.explain(model, image + noise[i : i + 1], target=smooth.target, **one).heatmap for i in range(3)]
     np.testing.assert_allclose(smooth.heatmap, np.mean(copies, axis=0), atol=1e-5)
 
 
@@ -162,7 +165,7 @@ def test_the_result_is_a_float32_map_at_input_size_with_its_facts(classifiers):
     result = ig.explain(classifiers[0], planted.random_images(1, 64))
     assert result.method == "integrated_gradients" and result.heatmap.shape == (64, 64)
     assert result.heatmap.dtype == np.float32 and result.timings["total"] > 0
-    assert result.options == {"baselines": "black", "n_steps": 32, "smooth_samples": 0, "smooth_stdev": 0.15, "seed": 0}
+    assert result.options == {"baselines": "blur", "n_steps": 8, "smooth_samples": 4, "smooth_stdev": 0.15, "seed": 0}
     assert result.extras["internal_batch_size"] >= 1
 
 

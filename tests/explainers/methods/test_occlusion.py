@@ -30,12 +30,14 @@ def classifiers():
 
 @pytest.fixture(scope="module")
 def runs(classifiers):
-    """Dense and coarse_to_fine on 40 images per quadrant, computed once for the tests that read them."""
+    """Dense and coarse_to_fine on 40 images per quadrant, computed once for the tests that read them (a 15 x 15 grid
+    of 9 px windows, the grid these tests were measured on)."""
     out = {}
     for q, model in classifiers.items():
         images = planted.random_images(N_IMAGES, 64, seed=q)
         out[q] = [
-            {mode: occlusion.explain(model, images[i : i + 1], mode=mode) for mode in MODES} for i in range(N_IMAGES)
+            {mode: occlusion.explain(model, images[i : i + 1], mode=mode, window=9, stride=4) for mode in MODES}
+            for i in range(N_IMAGES)
         ]
     return out
 
@@ -184,7 +186,7 @@ def test_options_replay_the_same_map(classifiers, mode):
     first = occlusion.explain(model, image, mode=mode, baselines="mean")
     again = occlusion.explain(model, image, target=first.target, **first.options)
     np.testing.assert_allclose(first.heatmap, again.heatmap, atol=1e-6)
-    assert first.options == {"window": 9, "stride": 4, "baselines": "mean", "mode": mode}
+    assert first.options == {"window": 9, "stride": 5, "baselines": "mean", "mode": mode}
 
 
 def test_the_result_is_a_float32_map_at_input_size_with_its_facts(classifiers):
@@ -210,7 +212,7 @@ def test_progress_counts_windows_up_to_done(classifiers):
         classifiers[0], planted.random_images(1, 64), mode="dense", progress=lambda f, msg: calls.append((f, msg))
     )
     fractions = [f for f, _ in calls]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and calls[-1][1] == "occlusion: 225/225 windows"
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and calls[-1][1] == "occlusion: 144/144 windows"
 
 
 def test_no_hook_grad_flag_or_mode_outlives_a_call(classifiers):
@@ -272,3 +274,36 @@ def test_dense_occlusion_on_cuda_batches_windows_and_matches_the_cpu(classifiers
     on_cpu = occlusion.explain(cpu_model, image, mode="dense")
     assert on_gpu.options["mode"] == "dense" and on_gpu.extras["perturbations_per_eval"] == 225
     np.testing.assert_allclose(on_gpu.heatmap, on_cpu.heatmap, atol=1e-4)
+
+
+@pytest.mark.parametrize(("size", "window", "stride"), [(96, 12, 7), (224, 32, 16), (384, 60, 27)])
+def test_default_fractions_give_the_same_grid_at_every_input_size(size, window, stride):
+    model = planted.planted_classifier(3, input_size=size)
+    result = occlusion.explain(model, planted.random_images(1, size), mode="coarse_to_fine")
+    assert (result.options["window"], result.options["stride"]) == (window, stride)
+    assert result.extras["n_windows"] == 13 * 13
+    assert window + 12 * stride == size  # the windows tile the input edge to edge
+
+
+def test_explicit_pixels_still_override_the_fractions(classifiers):
+    result = occlusion.explain(classifiers[0], planted.random_images(1, 64), window=16, stride=8, window_fraction=0.5)
+    assert (result.options["window"], result.options["stride"]) == (16, 8)
+
+
+def test_a_window_in_pixels_keeps_half_of_it_as_the_default_stride(classifiers):
+    result = occlusion.explain(classifiers[0], planted.random_images(1, 64), window=20)
+    assert result.options["stride"] == 10
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [(o, v) for o in ("window_fraction", "stride_fraction") for v in (0, -0.1, 1.5, "1/7", None, float("nan"))],
+)
+def test_a_bad_fraction_is_refused(classifiers, option, value):
+    with pytest.raises(OptionError, match=option):
+        occlusion.explain(classifiers[0], planted.random_images(1, 64), **{option: value})
+
+
+def test_a_stride_fraction_beyond_the_window_fraction_is_refused(classifiers):
+    with pytest.raises(OptionError, match=r"stride_fraction \(0.3\) must not exceed window_fraction \(0.2\)"):
+        occlusion.explain(classifiers[0], planted.random_images(1, 64), window_fraction=0.2, stride_fraction=0.3)

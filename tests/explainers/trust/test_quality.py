@@ -95,7 +95,11 @@ def test_occlusion_and_ig_pass_wherever_they_find_the_quadrant_grad_cam_misses(c
     testable = _testable(right)
     assert len(right) >= 40  # the known answer: both methods point into the planted quadrant
     assert len(testable) >= 0.75 * len(right)  # the reference image of the rest scores like the image: no test
-    assert [c for c in testable if c.card.badge != "pass"] == []
+    # The blurred-copy control holds back a few patchy coarse_to_fine maps of this texture-reading model: their blurred
+    # copies find the quadrant better than they do. Nothing else stops them.
+    held = [c for c in testable if c.card.badge != "pass"]
+    assert all(c.card.badge == "warn" and "blurred copy" in c.card.reason for c in held)
+    assert len(held) <= 0.1 * len(testable), len(held)
     gains = [c.card.curves.gain for c in testable]
     assert min(gains) > 2 * quality.PASS_GAIN
 
