@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 
 import explainers as xai
-from explainers import render
+from explainers import display, render
 from explainers.models.sources import resolve_source
 from explainers.pipeline import Scored
 
@@ -73,18 +73,26 @@ def plain(value: Any) -> Any:
 
 
 def picture(loaded: xai.LoadedModel, view: View, explanation: xai.Explanation, scale: float | None = None) -> Any:
-    """The map over the photo on a signed scale, with the critical box where the method found one."""
-    overlay = render.overlay(
-        view.rgb,
-        explanation.heatmap,
-        view.crop_box,
-        scale=scale,
-        signed=True,
-        alpha=OVERLAY_ALPHA,
-        label=f"{explanation.method}: {explanation.target.label} ({explanation.target.direction})",
-    )
+    """The map over the photo, with the critical box where the method found one.
+
+    Alone, a map is shown readable (display.readable_overlay: smoothed to the method's own resolution, clipped at
+    robust percentiles, its colour bar in the target's unit, pixel methods as |evidence| beside their sign); with a
+    ``scale`` (Compare), maps already put into one unit share that signed scale. The .npy and receipt keep exact values.
+    """
+    if scale is None:
+        overlay = display.readable_overlay(view.rgb, explanation, view.crop_box, task=loaded.task)
+    else:
+        overlay = render.overlay(
+            view.rgb,
+            explanation.heatmap,
+            view.crop_box,
+            scale=scale,
+            signed=True,
+            alpha=OVERLAY_ALPHA,
+            label=f"{explanation.method}: {explanation.target.label} ({explanation.target.direction})",
+        )
     box = explanation.extras.get("critical_box")
-    if box is not None:
+    if box is not None and overlay.shape[1] == view.rgb.shape[1]:  # one panel (two side by side are wider)
         overlay = render.mark_box(overlay, tuple(box), view.crop_box, model_hw=loaded.input_size)
     return overlay
 
