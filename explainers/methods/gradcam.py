@@ -32,9 +32,7 @@ def explain(
     """A class activation map of one target (Grad-CAM: channel weights = spatially averaged gradients).
 
     Args:
-        model: the model to explain.
-        image: normalised image (1, 3, h, w) on the model's device.
-        target: what to explain; None = the top-1 class (classifiers) or the first output (regression).
+        model, image, target: as every method takes them (see ``explainers.methods``).
         layer: a key from ``layers.candidate_layers``; None = the final feature map (or, for class-token heads, the
             last block whose patch tokens reach the output). Not for "attention", which reads every block.
         variant: one of VARIANTS: "gradcam", "hirescam" (gradient x activation per position), "gradcam++",

@@ -45,9 +45,7 @@ def explain(
     """Integrated gradients of the signed target along the straight path from a baseline to the image.
 
     Args:
-        model: the model to explain.
-        image: normalised image (1, 3, h, w) on the model's device.
-        target: what to explain; None = the top-1 class (classifiers) or the first output (regression).
+        model, image, target: as every method takes them (see ``explainers.methods``).
         baselines: the reference image, one of BASELINES (see baselines.BASELINES).
         n_steps: integration points (captum's Gauss-Legendre rule), 1..MAX_STEPS.
         smooth_samples: SmoothGrad: average the attributions of this many noisy copies of the image (0 = off).

@@ -49,9 +49,7 @@ def explain(
     """How much the target drops when each square window of the image is replaced by a fill.
 
     Args:
-        model: the model to explain.
-        image: normalised image (1, 3, h, w) on the model's device.
-        target: what to explain; None = the top-1 class (classifiers) or the first output (regression).
+        model, image, target: as every method takes them (see ``explainers.methods``).
         window: side of the occluding square in input pixels; None = ``window_fraction`` of the shorter side.
         stride: step between windows in input pixels, at most ``window``; None = ``stride_fraction`` of the shorter
             side when the window is None too, else half the window.
