@@ -74,8 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     source = xai.parse_source(args.model, allow_local=True)
     common.set_startup_source(source)
     xai.load_model(source)  # once, at start, outside any GPU function
+    # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/, described by its docstring.
     build_demo().launch(
-        server_name=args.host, server_port=args.port, show_error=True, max_file_size=images.MAX_UPLOAD_BYTES
+        server_name=args.host,
+        server_port=args.port,
+        show_error=True,
+        max_file_size=images.MAX_UPLOAD_BYTES,
+        mcp_server=True,
     )
 
 

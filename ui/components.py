@@ -35,6 +35,21 @@ class SafeImage(gr.Image):
             ) from exc
 
 
+class OpenDropdown(gr.Dropdown):
+    """gr.Dropdown that takes any text (allow_custom_value) and says so in its API schema.
+
+    gr.Dropdown's schema lists its choices as an enum even when custom values are allowed, and the MCP server
+    validates tool arguments against it: a target's choices are only filled once a model is loaded, so an agent could
+    otherwise only ever ask for "top-1" and the default layer.
+    """
+
+    is_template = True  # keeps the front-end component "dropdown"
+
+    def api_info(self) -> dict[str, Any]:
+        """A plain string; the choices are suggestions."""
+        return {"type": "string"}
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The column every tab reads: the photo, the model, and the target to explain."""
@@ -44,7 +59,7 @@ class Inputs:
     revision: gr.Textbox
     load_button: gr.Button
     model_info: gr.Markdown
-    target: gr.Dropdown
+    target: OpenDropdown
     direction: gr.Radio
 
     @property
@@ -75,7 +90,7 @@ def inputs() -> Inputs:
         revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
         load_button = gr.Button("Load model", size="sm")
         model_info = gr.Markdown()
-    target = gr.Dropdown(
+    target = OpenDropdown(
         choices=[TOP1],
         value=TOP1,
         label="Target",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -9,13 +10,13 @@ import gradio as gr
 from explainers import registry
 
 from . import explanation
-from .common import user_errors
-from .components import Inputs
+from .common import endpoint
+from .components import Inputs, OpenDropdown
 
 METHOD = "gradcam"
 
 
-@user_errors
+@endpoint(METHOD, returns=explanation.RETURNS)
 def on_gradcam(
     image: Any,
     model_id: str,
@@ -24,16 +25,22 @@ def on_gradcam(
     direction: str,
     layer: str,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
-    """Grad-CAM on the model's final feature map (or a chosen stage)."""
+) -> Iterator[tuple[Any, ...]]:
+    """Grad-CAM (Selvaraju et al., 2017): where the model's last feature map holds evidence for the target.
+
+    Streams: the overlay and the raw map first (milliseconds), then the scorecard, report and receipt.
+
+    Args:
+        layer: a Grad-CAM layer key from /load_model's choices; blank for the final feature map.
+    """
     options = {"layer": layer or None}
-    return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def build(inputs: Inputs) -> gr.Dropdown:
     """The Grad-CAM tab; returns its layer choice, which loading a model fills."""
     with gr.Tab(registry.label(METHOD)):
-        layer = gr.Dropdown(
+        layer = OpenDropdown(
             choices=[],
             value=registry.METHODS[METHOD].defaults["layer"],
             label="Layer",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -10,7 +11,7 @@ from explainers import registry
 from explainers.options import parse_number
 
 from . import explanation
-from .common import user_errors
+from .common import endpoint
 from .components import Inputs
 
 METHOD = "occlusion"
@@ -18,7 +19,7 @@ FILLS = ["zero", "mean", "blur"]
 MODES = ["auto", "coarse_to_fine", "dense"]
 
 
-@user_errors
+@endpoint(METHOD, returns=explanation.RETURNS)
 def on_occlusion(
     image: Any,
     model_id: str,
@@ -30,15 +31,24 @@ def on_occlusion(
     baselines: str,
     mode: str,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
-    """Occlusion sensitivity: how much the target drops when each window is hidden."""
+) -> Iterator[tuple[Any, ...]]:
+    """Occlusion sensitivity (Zeiler & Fergus, 2014): how much the target drops when each window is hidden.
+
+    Streams: the overlay and the raw map first, then the scorecard, report and receipt.
+
+    Args:
+        window: side of the hidden square in model-input pixels (4 to 112).
+        stride: step between windows in pixels, at most the window (2 to 56).
+        baselines: what hides a window: 'zero', 'mean' or 'blur'.
+        mode: 'dense' (every window), 'coarse_to_fine' (4x fewer forwards) or 'auto' (dense on a GPU only).
+    """
     options = {
         "window": parse_number(window, "window", integer=True),
         "stride": parse_number(stride, "stride", integer=True),
         "baselines": baselines,
         "mode": mode,
     }
-    return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def build(inputs: Inputs) -> None:

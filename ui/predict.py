@@ -11,15 +11,22 @@ import explainers as xai
 from explainers.layers import candidate_layers
 
 from . import gpu
-from .common import CHEAP_CONCURRENCY, TOP1, model, require_image, user_errors
+from .common import CHEAP_CONCURRENCY, TOP1, endpoint, model, require_image
 from .components import Inputs
 
 TOP_CLASSES = 10  # scores handed to the label component, which shows the first 5
 
 
-@user_errors
+@endpoint(
+    "load_model",
+    returns=(
+        "model_info: the model's id, architecture, task, outputs, input size, revision and weights sha256, Markdown",
+        "target: the targets it can explain (top-1, then every class / label / output name)",
+        "layer: its Grad-CAM layers, the recommended one first",
+    ),
+)
 def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Load (or fetch from memory) a model; offer its outputs as targets and its Grad-CAM layers."""
+    """Load a model (once; later calls take it from memory) and list what can be explained with it."""
     loaded = model(model_id, revision)
     choices = ([TOP1] if loaded.task.kind != "regression" else []) + list(loaded.task.names)
     layers = [choice.key for choice in candidate_layers(loaded)]
@@ -30,9 +37,16 @@ def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any], di
     )
 
 
-@user_errors
+@endpoint(
+    "predict",
+    returns=(
+        "label: the top classes (or labels) with their probabilities; empty for regression",
+        "decision: the model's answer in one line, Markdown",
+        "result: JSON with the model id, revision, task, decision, and the top classes, labels or values with units",
+    ),
+)
 def on_predict(image: Any, model_id: str, revision: str) -> tuple[dict[str, float], str, dict[str, Any]]:
-    """Predict: top-k classes, labels over threshold, or regression values with units."""
+    """What the model predicts for a photo: top-5 classes, the labels over threshold, or regression values."""
     loaded = model(model_id, revision)  # outside the GPU function: loads once, then from memory
     prediction = gpu.predict(model_id, revision, require_image(image))
     result = {"model_id": loaded.model_id, "revision": loaded.revision, **prediction.to_dict()}
