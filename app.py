@@ -18,6 +18,7 @@ import gradio as gr
 import explainers as xai
 from explainers.models import images
 from ui import (
+    batch,
     common,
     compare,
     components,
@@ -53,6 +54,7 @@ def build_demo() -> gr.Blocks:
                 integrated_gradients.build(inputs)
                 counterfactual.build(inputs)
                 compare.build(inputs)
+                batch.build(inputs)
                 reproduce.build(inputs)
         predict.wire_loading(demo, inputs, layer)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=gpu.GPU_CONCURRENCY)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import gradio as gr
 
+from explainers.models import catalog
+
 from .common import DIRECTIONS, TOP1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,7 @@ class Inputs:
     """The column every tab reads: the photo, the model, and the target to explain."""
 
     image: SafeImage
+    picker: gr.Dropdown
     model_id: gr.Textbox
     revision: gr.Textbox
     load_button: gr.Button
@@ -82,6 +85,12 @@ def inputs() -> Inputs:
         label="Example photos (CC0, see examples/CREDITS.md)",
     )
     with gr.Group():
+        picker = gr.Dropdown(
+            choices=[("Built-in EfficientNet-Lite0 (default)", "default"), *catalog.choices()],
+            value=None,
+            label="Pick a well-known model",
+            info="fills the Model box below (or type any Hub repo id there)",
+        )
         model_id = gr.Textbox(
             value="default",
             label="Model",
@@ -98,7 +107,7 @@ def inputs() -> Inputs:
         info="class / label / output to explain",
     )
     direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
-    return Inputs(image, model_id, revision, load_button, model_info, target, direction)
+    return Inputs(image, picker, model_id, revision, load_button, model_info, target, direction)
 
 
 def picture_output(label: str, *, type: Literal["numpy", "filepath"] = "numpy") -> gr.Image:

@@ -98,3 +98,18 @@ def wire_loading(demo: gr.Blocks, inputs: Inputs, layer: gr.Dropdown) -> None:
         concurrency_limit=CHEAP_CONCURRENCY,
     )
     demo.load(on_load_model, [inputs.model_id, inputs.revision], outputs, api_visibility="private")
+    inputs.picker.input(
+        _pick, inputs.picker, [inputs.model_id, inputs.revision], api_visibility="private", queue=False
+    ).then(
+        on_load_model,
+        [inputs.model_id, inputs.revision],
+        outputs,
+        api_visibility="private",
+        concurrency_id="cheap",
+        concurrency_limit=CHEAP_CONCURRENCY,
+    )
+
+
+def _pick(repo_id: str | None) -> tuple[Any, Any]:
+    """The picked model into the Model box (its default branch); nothing when the pick is cleared."""
+    return (repo_id, "") if repo_id else (gr.skip(), gr.skip())
