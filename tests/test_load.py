@@ -44,6 +44,7 @@ from helpers_app import (
     assert_same_map,
     call,
     endpoint_args,
+    final,
     stable,
     unexpected_server_errors,
 )
@@ -438,7 +439,7 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
     loaded = ui.common.model("default", "")
     model = loaded.model
     was_training = model.training
-    kept = ui.gradcam.on_gradcam(photos[0], "default", "", "top-1", "raises", "")  # a receipt and map to replay
+    kept = final(ui.gradcam.on_gradcam(photos[0], "default", "", "top-1", "raises", ""))  # a receipt and map to replay
 
     def registry(i: int) -> None:
         """One map straight from the registry, as every handler computes it (no scorecard, no rendering)."""
@@ -459,15 +460,15 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
         photo = photos[i % 2]
         kind = i % 10
         if kind in (0, 5):
-            ui.occlusion.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense")
+            final(ui.occlusion.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense"))
         elif kind == 3:
-            ui.integrated_gradients.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0)
+            final(ui.integrated_gradients.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0))
         elif kind == 7:
-            ui.compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"])
+            final(ui.compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"]))
         elif kind == 9:
             ui.reproduce.on_replay(photos[0], kept[4], kept[3])
         else:
-            ui.gradcam.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", "")
+            final(ui.gradcam.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", ""))
 
     def counterfactual() -> None:
         # Its own optimisation, with gradients on the pixels and a Grad-CAM mask: it too must leave nothing behind.

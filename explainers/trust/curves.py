@@ -186,8 +186,9 @@ def order_curves(
         return measured, _evaluate(model, image, ref, cells_t, jobs, measured)
 
     # Map- and target-independent: computed once per (model, image, reference), then shared (trust.reference).
-    key = reference.curves_key(model, image, baselines=baselines, steps=steps, grid=grid, seed=seed)
-    measured, common = reference.SHARED_CURVES.get(key, shared)
+    measured, common = reference.shared_curves(
+        model, image, shared, baselines=baselines, steps=steps, grid=grid, seed=seed
+    )
     jobs: list[tuple[np.ndarray | None, int, bool]]
     jobs = [(order, n, deleting) for order in orders for deleting in (True, False) for n in sizes]
     scores = [common[0], *_evaluate(model, image, ref, cells_t, jobs, measured), *common[1:]]

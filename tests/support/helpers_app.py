@@ -4,7 +4,7 @@ timeout, what counts as "our" error message, server-log checks, and result compa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,19 @@ CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
 }
 # What the explainer endpoints (gradcam, occlusion, integrated_gradients) return, in order.
 EXPLANATION_OUTPUTS = ("overlay", "badge", "report", "npy", "receipt_file", "receipt")
+
+
+def final(outputs: Any) -> Any:
+    """A handler's final outputs: the last yield of a streaming handler (a generator), else its return value."""
+    if not isinstance(outputs, Iterator):
+        return outputs
+    *_, last = outputs
+    return last
+
+
+def finished(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` called to its final outputs (see ``final``), for tests written against plain return values."""
+    return lambda *args, **kwargs: final(handler(*args, **kwargs))
 
 
 def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> list[Any]:
