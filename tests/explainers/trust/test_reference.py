@@ -18,7 +18,11 @@ from explainers.trust.curves import order_curves
 torch.set_num_threads(1)
 
 # Cheap options: the verdict logic is the same at any size; the app's defaults run in bench/e2e.py.
-CHEAP = {"gradcam": {}, "occlusion": {"window": 56, "stride": 56, "mode": "dense"}, "integrated_gradients": {"n_steps": 8}}
+CHEAP = {
+    "gradcam": {},
+    "occlusion": {"window": 56, "stride": 56, "mode": "dense"},
+    "integrated_gradients": {"n_steps": 8},
+}
 
 
 @pytest.fixture(scope="module")
