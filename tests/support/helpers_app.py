@@ -68,6 +68,7 @@ CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
         "threshold": 0.6,
     },
     "compare": {"target": "top-1", "direction": "raises", "methods": ["gradcam", "occlusion"]},
+    "batch": {"target": "top-1", "direction": "raises", "methods": ["gradcam"]},
 }
 # What the explainer endpoints (gradcam, occlusion, integrated_gradients) return, in order.
 EXPLANATION_OUTPUTS = ("overlay", "badge", "report", "npy", "receipt_file", "receipt")
@@ -94,7 +95,7 @@ def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> 
         kept = overrides.get("map")
         return [handle_file(str(image)), handle_file(str(overrides["receipt"])), kept and handle_file(str(kept))]
     head = [
-        None if image is None else handle_file(str(image)),
+        None if image is None else [handle_file(str(image))] if endpoint == "batch" else handle_file(str(image)),
         overrides.pop("model_id", "default"),
         overrides.pop("revision", ""),
     ]
