@@ -69,14 +69,15 @@ def on_compare(
         yield side_by_side, cards, text, outputs.save_receipt(receipts, f"compare-{view.sha256[:8]}"), receipts
 
 
-def _side_by_side(loaded: xai.LoadedModel, view: View, explanations: Sequence[xai.Explanation]) -> Any:
-    """The maps so far side by side, on the colour scale they share."""
+def _side_by_side(loaded: xai.LoadedModel, view: View, explanations: Sequence[xai.Explanation]) -> str:
+    """The maps so far side by side, on the colour scale they share, as a PNG file."""
     # Methods speak different units (logit drop per window, per-pixel attribution, channel-weighted activation) and
     # resolutions, so each map is put in one unit first: evidence density on a 16 x 16 grid, 1 = spread evenly.
     densities = [e.with_updates(heatmap=density(e.heatmap, CELLS), method=f"{e.method} density") for e in explanations]
     scale = render.shared_scale([d.heatmap for d in densities])
     panels = [picture(loaded, view, d, scale=scale) for d in densities]
-    return render.side_by_side(panels, [registry.label(e.method) for e in explanations])
+    side_by_side = render.side_by_side(panels, [registry.label(e.method) for e in explanations])
+    return outputs.save_png(side_by_side, "compare", compress_level=1)
 
 
 def _agreement(scored: list[Scored]) -> str:

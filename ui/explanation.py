@@ -41,13 +41,14 @@ def run(
     as the map exists, then everything (overlay, badge, report, files, receipt) once it is scored.
     """
     loaded = model(model_id, revision)  # outside the GPU function: loads once, then from memory
-    shown: tuple[Any, str] | None = None
+    shown: tuple[str, str] | None = None
     for view, step in gpu.explain(
         model_id, revision, require_image(image), {method: options}, target, direction, progress_for(progress)
     ):
         (explanation,) = step.explanations
-        if shown is None:
-            shown = picture(loaded, view, explanation), outputs.save_npy(explanation.heatmap, method)
+        if shown is None:  # the overlay is encoded once, fast, and sent again with the scorecard
+            overlay = outputs.save_png(picture(loaded, view, explanation), f"{method}-overlay", compress_level=1)
+            shown = overlay, outputs.save_npy(explanation.heatmap, method)
         if not step.scored:
             yield shown[0], SCORING, "", shown[1], None, None
             continue
