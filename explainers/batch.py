@@ -20,7 +20,6 @@ from PIL import Image
 
 from .errors import OptionError
 from .pipeline import Scored
-from .types import Prediction
 
 MAX_IMAGES = int(os.environ.get("XAI_BATCH_MAX_IMAGES", "32"))
 MAX_BYTES = int(os.environ.get("XAI_BATCH_MAX_MB", "100")) << 20  # all images together, zip members as inflated
@@ -136,9 +135,10 @@ class Archive:
         self._zip = zipfile.ZipFile(self.zip_path, "w", compression=zipfile.ZIP_DEFLATED)
         self.rows: list[dict[str, Any]] = []
 
-    def add(self, item: Item, prediction: Prediction, scored: Sequence[Scored], pictures: Sequence[np.ndarray]) -> None:
-        """One photo's prediction, maps (with their overlays) and scorecards."""
-        top_name, top_score = prediction.top[0] if prediction.top else ("", float("nan"))
+    def add(self, item: Item, scored: Sequence[Scored], pictures: Sequence[np.ndarray]) -> None:
+        """One photo's maps (with their overlays) and scorecards, and the prediction their receipts hold."""
+        prediction = scored[0].receipt.get("prediction") or {}
+        top = (prediction.get("top") or prediction.get("values") or [{}])[0]  # multiclass; regression: first output
         for result, picture in zip(scored, pictures, strict=True):
             expl, card = result.explanation, result.scorecard
             stem = f"maps/{item.name}.{expl.method}"
@@ -154,9 +154,9 @@ class Archive:
                 {
                     "image": item.name,
                     "sha256": result.receipt.get("image", {}).get("sha256", ""),
-                    "decision": prediction.decision,
-                    "top": top_name,
-                    "top_score": top_score,
+                    "decision": prediction.get("decision", ""),
+                    "top": top.get("name", ""),
+                    "top_score": top.get("probability", top.get("value", "")),
                     "method": expl.method,
                     "target": expl.target.name,
                     "direction": expl.target.direction,

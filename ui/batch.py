@@ -53,14 +53,12 @@ def on_batch(
     with batch.Archive(outputs.folder(), f"batch-{len(items)}") as archive:
         for i, item in enumerate(items):
             part = None if report is None else _part(report, i, len(items), item.name)
-            try:
-                prediction = gpu.predict(model_id, revision, item.data)
+            try:  # one GPU call per photo: the receipts hold its prediction
                 *_, (view, step) = gpu.explain(model_id, revision, item.data, options, target, direction, part)
             except xai.ImageError as exc:  # reported in its row; the other photos go on
                 archive.fail(item, str(exc))
             else:
-                pictures = [picture(loaded, view, s.explanation) for s in step.scored]
-                archive.add(item, prediction, step.scored, pictures)
+                archive.add(item, step.scored, [picture(loaded, view, s.explanation) for s in step.scored])
             yield None, None, _table(archive.rows)
         zip_path, csv_path = archive.close()
     yield str(zip_path), str(csv_path), _table(archive.rows)

@@ -85,25 +85,27 @@ ARGS = {
 }
 
 
-def endpoint(api_name: str, *, returns: tuple[str, ...] = ()) -> Callable[[F], F]:
+def endpoint(api_name: str, *, returns: tuple[str, ...] = (), about: str = "") -> Callable[[F], F]:
     """A public handler: ``user_errors``, named ``api_name`` and documented in full for its MCP tool.
 
     Gradio names an endpoint's MCP tool after its function and describes it from the docstring (summary, one
     ``name: text`` line per argument, one line per returned value). The wrapper takes the api_name, and its docstring
-    gains a line from ARGS for each shared argument the handler does not describe, and the ``returns`` lines.
+    gains ``about`` after the summary (what several endpoints share), a line from ARGS for each shared argument the
+    handler does not describe, and the ``returns`` lines.
     """
 
     def decorate(fn: F) -> F:
         wrapped = user_errors(fn)
         wrapped.__name__ = wrapped.__qualname__ = api_name
-        wrapped.__doc__ = _document(fn, returns)
+        wrapped.__doc__ = _document(fn, returns, about)
         return wrapped
 
     return decorate
 
 
-def _document(fn: Callable[..., Any], returns: tuple[str, ...]) -> str:
+def _document(fn: Callable[..., Any], returns: tuple[str, ...], about: str) -> str:
     summary, _, rest = (inspect.getdoc(fn) or "").partition("\nArgs:\n")
+    summary = f"{summary.strip()}\n\n{about}" if about else summary
     own_text, _, own_returns = rest.partition("\nReturns:\n")
     own = {}
     for line in own_text.splitlines():

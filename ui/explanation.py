@@ -16,7 +16,10 @@ from .jobs import progress_for
 
 SCORING = "⏳ **Scoring this map** · deletion/insertion against random order, then the model-randomisation check"
 
-# What the three single-method endpoints return, for their docstrings (common.endpoint).
+# What the three single-method endpoints share in their docstrings (common.endpoint): how they stream, what they return.
+STREAMS = (
+    "Streams: the overlay and the raw map first, as soon as the map exists, then the scorecard, report and receipt."
+)
 RETURNS = (
     "overlay: the map over the photo, PNG (red supports the target, blue opposes it)",
     "badge: the scorecard's verdict (pass, warn or fail) and its reason, Markdown",

@@ -16,7 +16,7 @@ from .components import Inputs, OpenDropdown
 METHOD = "gradcam"
 
 
-@endpoint(METHOD, returns=explanation.RETURNS)
+@endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
 def on_gradcam(
     image: Any,
     model_id: str,
@@ -28,7 +28,6 @@ def on_gradcam(
 ) -> Iterator[tuple[Any, ...]]:
     """Grad-CAM (Selvaraju et al., 2017): where the model's last feature map holds evidence for the target.
 
-    Streams: the overlay and the raw map first (milliseconds), then the scorecard, report and receipt.
 
     Args:
         layer: a Grad-CAM layer key from /load_model's choices; blank for the final feature map.

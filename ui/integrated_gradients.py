@@ -18,7 +18,7 @@ METHOD = "integrated_gradients"
 BASELINES = ["blur", "black", "noise"]
 
 
-@endpoint(METHOD, returns=explanation.RETURNS)
+@endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
 def on_integrated_gradients(
     image: Any,
     model_id: str,
@@ -32,7 +32,6 @@ def on_integrated_gradients(
 ) -> Iterator[tuple[Any, ...]]:
     """Integrated gradients (Sundararajan et al., 2017) from a baseline, with the completeness delta reported.
 
-    Streams: the overlay and the raw map first, then the scorecard, report and receipt.
 
     Args:
         n_steps: integration steps along the path from the baseline (4 to 256; more is more faithful and slower).

@@ -19,7 +19,7 @@ FILLS = ["zero", "mean", "blur"]
 MODES = ["auto", "coarse_to_fine", "dense"]
 
 
-@endpoint(METHOD, returns=explanation.RETURNS)
+@endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
 def on_occlusion(
     image: Any,
     model_id: str,
@@ -34,7 +34,6 @@ def on_occlusion(
 ) -> Iterator[tuple[Any, ...]]:
     """Occlusion sensitivity (Zeiler & Fergus, 2014): how much the target drops when each window is hidden.
 
-    Streams: the overlay and the raw map first, then the scorecard, report and receipt.
 
     Args:
         window: side of the hidden square in model-input pixels (4 to 112).

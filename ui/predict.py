@@ -87,27 +87,17 @@ def build(inputs: Inputs) -> None:
 
 
 def wire_loading(demo: gr.Blocks, inputs: Inputs, layer: gr.Dropdown) -> None:
-    """Load the model on the button and when the page opens: model line, its targets and its Grad-CAM layers."""
-    outputs = [inputs.model_info, inputs.target, layer]
-    inputs.load_button.click(
-        on_load_model,
-        [inputs.model_id, inputs.revision],
-        outputs,
-        api_name="load_model",
-        concurrency_id="cheap",
-        concurrency_limit=CHEAP_CONCURRENCY,
-    )
-    demo.load(on_load_model, [inputs.model_id, inputs.revision], outputs, api_visibility="private")
-    inputs.picker.input(
+    """Load the model on the button, when the page opens and when a model is picked: model line, its targets and
+    its Grad-CAM layers.
+    """
+    loading = (on_load_model, [inputs.model_id, inputs.revision], [inputs.model_info, inputs.target, layer])
+    cheap: dict[str, Any] = {"concurrency_id": "cheap", "concurrency_limit": CHEAP_CONCURRENCY}
+    inputs.load_button.click(*loading, api_name="load_model", **cheap)
+    demo.load(*loading, api_visibility="private")
+    picked = inputs.picker.input(
         _pick, inputs.picker, [inputs.model_id, inputs.revision], api_visibility="private", queue=False
-    ).then(
-        on_load_model,
-        [inputs.model_id, inputs.revision],
-        outputs,
-        api_visibility="private",
-        concurrency_id="cheap",
-        concurrency_limit=CHEAP_CONCURRENCY,
     )
+    picked.then(*loading, api_visibility="private", **cheap)
 
 
 def _pick(repo_id: str | None) -> tuple[Any, Any]:
