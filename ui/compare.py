@@ -51,10 +51,13 @@ def on_compare(
     loaded = model(model_id, revision)
     chosen = [m for m in registry.METHODS if m in (methods or [])]
     options = {m: dict(registry.METHODS[m].compare) for m in chosen}  # in display order
+    shown = (0, "")  # (maps in the picture, its file): the last panel's picture is the final one
     for view, step in gpu.explain(
         model_id, revision, require_image(image), options, target, direction, progress_for(progress)
     ):
-        side_by_side = _side_by_side(loaded, view, step.explanations)
+        if shown[0] != len(step.explanations):
+            shown = len(step.explanations), _side_by_side(loaded, view, step.explanations)
+        side_by_side = shown[1]
         if not step.scored:
             done = {e.method for e in step.explanations}
             pending = [f"**{registry.label(m)}**: {'⏳ scoring' if m in done else '⏳ computing'}" for m in chosen]
