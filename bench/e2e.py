@@ -204,17 +204,17 @@ def report(rounds: list[dict[str, float]], cards: list[dict[str, Any]], mixed: t
     label = "Compare, 3 methods: all done <= 5 s (1 CPU thread)"
     lines.append(row(label, f"{text_}; its three maps alone {maps:.2f} s", last <= GOALS["compare_all"]))
     for name, label in (
-        ("gradcam_warm", "Grad-CAM map (photo's reference known)"),
-        ("gradcam", "Grad-CAM map (first map of a photo)"),
-        ("occlusion", "occlusion map"),
-        ("integrated_gradients", "integrated gradients map"),
+        ("gradcam_warm", "a Grad-CAM map (photo's reference known)"),
+        ("gradcam", "a Grad-CAM map (first map of a photo)"),
+        ("occlusion", "an occlusion map"),
+        ("integrated_gradients", "an integrated gradients map"),
     ):
         goal = GOALS["card_vs_gradcam"] if name.startswith("gradcam") else GOALS["card_vs_slow_map"]
         ratio, text_ = spread([r[f"{name}_card"] / r[f"{name}_map"] for r in rounds], "x", 2)
         card = statistics.median(r[f"{name}_card"] for r in rounds)
         gap = statistics.median(r[f"{name}_card_e2e"] for r in rounds)
         measured = f"{text_}; card {card:.2f} s, stream gap map -> card {gap:.2f} s"
-        lines.append(row(f"Scorecard <= {goal:g}x a {label}", measured, ratio <= goal))
+        lines.append(row(f"Scorecard <= {goal:g}x {label}", measured, ratio <= goal))
     same = sum(c["before"] == c["after"] for c in cards)
     lines.append(
         row(
