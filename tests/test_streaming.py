@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
-from helpers_app import CHELSEA, COFFEE, EXPLANATION_OUTPUTS, ROCKET, assert_our_message, endpoint_args
+from helpers_app import CHELSEA, COFFEE, EXPLANATION_OUTPUTS, ROCKET, assert_our_message, endpoint_args, zip_of
 from helpers_mcp import call_tool, data_url, list_tools, text
 from PIL import Image
 from servers import cpu_percent, running_app, server_process
@@ -114,15 +114,8 @@ def test_an_image_url_is_fetched_by_gradio_which_refuses_private_addresses(serve
 # ---------------------------------------------------------------------------------------------------------- batch
 
 
-def _zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
 def test_a_batch_of_photos_and_a_zip_gives_one_zip_of_maps_and_a_csv(client: Client, tmp_path: Path) -> None:
-    photos = _zip(tmp_path / "photos.zip", {"cats/chelsea.jpg": CHELSEA.read_bytes(), "notes.txt": b"not a photo"})
+    photos = zip_of(tmp_path / "photos.zip", {"cats/chelsea.jpg": CHELSEA.read_bytes(), "notes.txt": b"not a photo"})
     args = [[handle_file(str(COFFEE)), handle_file(str(photos))], "default", "", "top-1", "raises", ["gradcam"]]
     outputs = _stream(client, "batch", args)
     assert [len(o[2]["data"]) for o in outputs[:-1]] == [1, 2, 3]  # the table fills photo by photo
@@ -156,7 +149,7 @@ def test_a_batch_with_too_many_photos_is_refused_with_a_clear_message(client: Cl
 
 
 def test_a_batch_too_large_in_bytes_is_refused_before_it_is_inflated(client: Client, tmp_path: Path) -> None:
-    bomb = _zip(tmp_path / "big.zip", {"big.png": bytes(2 * MAX_MB << 20)})  # 2 MB of zeros, a few KB zipped
+    bomb = zip_of(tmp_path / "big.zip", {"big.png": bytes(2 * MAX_MB << 20)})  # 2 MB of zeros, a few KB zipped
     with pytest.raises(Exception) as info:
         client.predict([handle_file(str(bomb))], "default", "", "top-1", "raises", ["gradcam"], api_name="/batch")
     assert_our_message(info.value, "add up to more than", f"at most {MAX_MB} MB")

@@ -41,7 +41,7 @@ def on_batch(
     the reason instead of stopping the batch. Cancelling stops it at the next step.
 
     Args:
-        files: image files and/or .zip archives of them (at most 32 photos and 100 MB in all).
+        files: image files and/or .zip archives of them (by default at most 32 photos and 100 MB in all).
         methods: methods to run on each photo: any of 'gradcam', 'occlusion', 'integrated_gradients'.
     """
     items = batch.collect(files or [])

@@ -28,7 +28,6 @@ def on_gradcam(
 ) -> Iterator[tuple[Any, ...]]:
     """Grad-CAM (Selvaraju et al., 2017): where the model's last feature map holds evidence for the target.
 
-
     Args:
         layer: a Grad-CAM layer key from /load_model's choices; blank for the final feature map.
     """

@@ -32,7 +32,6 @@ def on_integrated_gradients(
 ) -> Iterator[tuple[Any, ...]]:
     """Integrated gradients (Sundararajan et al., 2017) from a baseline, with the completeness delta reported.
 
-
     Args:
         n_steps: integration steps along the path from the baseline (4 to 256; more is more faithful and slower).
         baselines: the path's start: 'blur', 'black' or 'noise'.

@@ -34,7 +34,6 @@ def on_occlusion(
 ) -> Iterator[tuple[Any, ...]]:
     """Occlusion sensitivity (Zeiler & Fergus, 2014): how much the target drops when each window is hidden.
 
-
     Args:
         window: side of the hidden square in model-input pixels (4 to 112).
         stride: step between windows in pixels, at most the window (2 to 56).

@@ -4,6 +4,7 @@ timeout, what counts as "our" error message, server-log checks, and result compa
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,14 @@ def final(outputs: Any) -> Any:
 def finished(handler: Callable[..., Any]) -> Callable[..., Any]:
     """``handler`` called to its final outputs (see ``final``), for tests written against plain return values."""
     return lambda *args, **kwargs: final(handler(*args, **kwargs))
+
+
+def zip_of(path: Path, members: dict[str, bytes]) -> Path:
+    """A zip archive at ``path`` holding ``members`` (name -> bytes), deflated; its path."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
 
 
 def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> list[Any]:
