@@ -18,6 +18,7 @@ import gradio as gr
 import explainers as xai
 from explainers.models import images
 from ui import (
+    batch,
     common,
     compare,
     components,
@@ -55,6 +56,7 @@ def build_demo() -> gr.Blocks:
                 counterfactual.build(inputs)
                 compare.build(inputs)
                 similar.build(inputs)
+                batch.build(inputs)
                 reproduce.build(inputs)
         predict.wire_loading(demo, inputs, layer)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=gpu.GPU_CONCURRENCY)
@@ -83,8 +85,13 @@ def main(argv: list[str] | None = None) -> None:
     loaded = xai.load_model(source)  # once, at start, outside any GPU function
     if args.gallery:
         similar.attach(loaded, args.gallery)  # a refused gallery is logged; the app serves without similar cases
+    # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/, described by its docstring.
     build_demo().launch(
-        server_name=args.host, server_port=args.port, show_error=True, max_file_size=images.MAX_UPLOAD_BYTES
+        server_name=args.host,
+        server_port=args.port,
+        show_error=True,
+        max_file_size=images.MAX_UPLOAD_BYTES,
+        mcp_server=True,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from explainers.models.images import image_sha256
 from explainers.models.loading import load_model
 from explainers.models.preprocess import prepare_pil
 from explainers.types import LoadedModel, PreparedImage
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pin_threads() -> int:
@@ -118,3 +121,30 @@ def table(header: str, rows: Sequence[Any], cells: Callable[[Any], Sequence[Any]
     lines = ["| " + " | ".join(names) + " |", "|" + "|".join(rule) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in cells(row)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
+    return names[0] if names else "unknown (no model name in /proc/cpuinfo)"
+
+
+def git_state() -> str:
+    """The commit benchmarked, and the tracked files changed since."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    paths = ", ".join(line[3:] for line in changed)
+    return f"commit {commit}" + (f", with uncommitted changes to {paths}" if paths else "")
+
+
+def load_text(avg: tuple[float, ...]) -> str:
+    """A load average triple as "1.00, 2.00, 3.00"."""
+    return ", ".join(f"{x:.2f}" for x in avg)

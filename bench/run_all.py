@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -87,15 +86,15 @@ def _header(
     rows = [
         ("command", f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} {command}`"),
         ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-        ("code", _git_state()),
+        ("code", common.git_state()),
         ("model", f"{loaded.architecture} (built-in default) on {loaded.device}"),
         ("input", f"skimage.data.coffee(), prepared to {tuple(prepared.image.shape)}"),
-        ("CPU", f"{_cpu_model()}; {os.cpu_count()} logical CPUs, {len(os.sched_getaffinity(0))} usable"),
+        ("CPU", f"{common.cpu_model()}; {os.cpu_count()} logical CPUs, {len(os.sched_getaffinity(0))} usable"),
         ("GPU", gpu),
         ("torch", f"{torch.__version__}, threads: {torch.get_num_threads()}"),
         ("OMP_NUM_THREADS", str(os.environ.get("OMP_NUM_THREADS"))),
-        ("load average (1, 5, 15 min) at start", _load(load_start)),
-        ("load average (1, 5, 15 min) at end", _load(os.getloadavg())),
+        ("load average (1, 5, 15 min) at start", common.load_text(load_start)),
+        ("load average (1, 5, 15 min) at end", common.load_text(os.getloadavg())),
         ("wall time", f"{seconds:.0f} s"),
     ]
     return "\n".join(
@@ -342,29 +341,6 @@ def _counterfactual(loaded: LoadedModel, limit: int | None) -> tuple[list[Row], 
         f"\n\n{bench_counterfactual.table(table)}"
     )
     return table, text
-
-
-def _cpu_model() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown (no /proc/cpuinfo)"
-    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    return names[0] if names else "unknown (no model name in /proc/cpuinfo)"
-
-
-def _git_state() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-
-    commit = git("rev-parse", "--short", "HEAD").strip()
-    changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
-    paths = ", ".join(line[3:] for line in changed)
-    return f"commit {commit}" + (f", with uncommitted changes to {paths}" if paths else "")
-
-
-def _load(avg: tuple[float, ...]) -> str:
-    return ", ".join(f"{x:.2f}" for x in avg)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +106,15 @@ class Scored:
     receipt: dict[str, Any]
 
 
-def explain_scored(
+@dataclass(frozen=True)
+class Step:
+    """One update of a streamed request: the maps finished so far, then (in the last step) the scored results."""
+
+    explanations: tuple[Explanation, ...]
+    scored: tuple[Scored, ...] = ()
+
+
+def explain_steps(
     loaded: LoadedModel,
     prepared: PreparedImage,
     prediction: Prediction,
@@ -117,8 +125,9 @@ def explain_scored(
     options: Mapping[str, dict[str, Any]] | None = None,
     quality_steps: int = QUALITY_STEPS,
     progress: Progress | None = None,
-) -> list[Scored]:
-    """Run methods for one target, score all maps in one scorecards call (agreement included), build receipts.
+) -> Iterator[Step]:
+    """Run methods for one target, yielding after each map; then score all maps in one scorecards call (agreement
+    included), build receipts and yield the last step, whose ``scored`` is set.
 
     Args:
         methods: registry names, in display order; duplicates are refused.
@@ -129,7 +138,7 @@ def explain_scored(
         raise OptionError("choose at least one method to run")
     if len(set(methods)) != len(methods):
         raise OptionError(f"each method runs once; got {list(methods)}")
-    explanations = []
+    explanations: list[Explanation] = []
     for i, method in enumerate(methods):
         part = _sub_progress(progress, i / (len(methods) + 1), 1 / (len(methods) + 1), method)
         explanations.append(
@@ -144,12 +153,26 @@ def explain_scored(
                 progress=part,
             )
         )
+        yield Step(tuple(explanations))
     scoring = _sub_progress(progress, len(methods) / (len(methods) + 1), 1 / (len(methods) + 1), "scorecard")
     cards = scorecards(loaded, prepared.image, explanations, steps=quality_steps, progress=scoring)
-    return [
-        Scored(e, c, receipt.build(loaded, prepared, e, c, {"scorecard": c.seconds}, prediction=prediction).to_dict())
-        for e, c in zip(explanations, cards, strict=True)
-    ]
+    yield Step(
+        tuple(explanations),
+        tuple(
+            Scored(
+                e, c, receipt.build(loaded, prepared, e, c, {"scorecard": c.seconds}, prediction=prediction).to_dict()
+            )
+            for e, c in zip(explanations, cards, strict=True)
+        ),
+    )
+
+
+def explain_scored(
+    loaded: LoadedModel, prepared: PreparedImage, prediction: Prediction, methods: Sequence[str], **options: Any
+) -> list[Scored]:
+    """``explain_steps`` run to its end: every map scored, with its receipt; options as there."""
+    *_, last = explain_steps(loaded, prepared, prediction, methods, **options)
+    return list(last.scored)
 
 
 def _sub_progress(progress: Progress | None, start: float, span: float, label: str) -> Progress | None:

@@ -29,6 +29,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("explainers.errors", 0),
     ("explainers.types", 0),
     ("explainers.options", 0),
+    # A generic bounded memo (numpy only): the prediction cache (models) and the scorecard's (trust) both use it.
+    ("explainers.cache", 0),
     ("explainers.models", 1),
     ("explainers.targets", 2),
     ("explainers.layers", 2),
@@ -42,6 +44,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("explainers.cost", 4),
     ("explainers.corrections", 4),
     ("explainers.pipeline", 5),
+    # Many images through the pipeline into one zip + CSV: it reads pipeline's results, so it sits with it.
+    ("explainers.batch", 5),
     ("explainers", 6),
     ("publishing", 7),
     ("finetuning", 8),

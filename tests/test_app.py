@@ -9,6 +9,7 @@ import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from helpers_app import final
 from servers import ROOT, running_app
 
 from explainers.models import predict as prediction_cache
@@ -60,6 +61,7 @@ def test_every_public_endpoint_has_a_stable_name(client: Client) -> None:
         "/counterfactual",
         "/compare",
         "/replay",
+        "/batch",
     } <= names
 
 
@@ -179,8 +181,8 @@ def test_counterfactual_tab_shows_the_headline_and_a_before_after_slider() -> No
 def test_prediction_is_computed_once_per_model_and_image() -> None:
     predict.on_predict(COFFEE, "default", "")
     before = prediction_cache.cache_stats()
-    gradcam.on_gradcam(COFFEE, "default", "", "top-1", "raises", "", progress=None)
-    gradcam.on_gradcam(COFFEE, "default", "", "cup", "raises", "", progress=None)
+    final(gradcam.on_gradcam(COFFEE, "default", "", "top-1", "raises", "", progress=None))
+    final(gradcam.on_gradcam(COFFEE, "default", "", "cup", "raises", "", progress=None))
     after = prediction_cache.cache_stats()
     assert after["misses"] == before["misses"]
     assert after["hits"] == before["hits"] + 2

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 from gradio_client import Client, handle_file
-from servers import ROOT, running_app
+from servers import ROOT, cpu_percent, running_app, server_process
 
 COFFEE = str(ROOT / "examples" / "coffee.jpg")
 
 pytestmark = pytest.mark.slow
-
-
-def server_process(url: str) -> psutil.Process:
-    port = url.rstrip("/").rsplit(":", 1)[1]
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if "app.py" in cmdline and f"--port {port}" in cmdline:
-            return proc
-    raise AssertionError(f"no app.py process on port {port}")
-
-
-def cpu_percent(proc: psutil.Process, seconds: float = 2.0) -> float:
-    proc.cpu_percent(None)
-    time.sleep(seconds)
-    return proc.cpu_percent(None)
 
 
 def test_a_cancelled_occlusion_job_stops_computing() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pytest
-from helpers_app import COFFEE
+from helpers_app import COFFEE, final, finished
 from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -27,6 +27,7 @@ import app
 from explainers import registry
 from explainers.methods import integrated_gradients as ig
 from explainers.methods import occlusion
+from ui import batch as batch_tab
 from ui import common, compare, counterfactual, gpu, gradcam, predict, reproduce
 from ui import integrated_gradients as ig_tab
 from ui import occlusion as occlusion_tab
@@ -136,9 +137,9 @@ def _whole(value: float) -> int:
 
 # Handlers named in the parametrised tests below, by name.
 HANDLERS = {
-    "on_gradcam": gradcam.on_gradcam,
-    "on_occlusion": occlusion_tab.on_occlusion,
-    "on_integrated_gradients": ig_tab.on_integrated_gradients,
+    "on_gradcam": finished(gradcam.on_gradcam),
+    "on_occlusion": finished(occlusion_tab.on_occlusion),
+    "on_integrated_gradients": finished(ig_tab.on_integrated_gradients),
     "on_counterfactual": counterfactual.on_counterfactual,
     "on_change_threshold": counterfactual.on_change_threshold,
 }
@@ -156,7 +157,7 @@ def _assert_gradio_error(exc: BaseException) -> None:
 def _result_or_our_error(fn: Any, *args: Any) -> Any:
     """fn(*args), or None when it raised gr.Error; the outcome is tallied (pytest --hypothesis-show-statistics)."""
     try:
-        out = fn(*args)
+        out = final(fn(*args))
     except Exception as exc:  # noqa: BLE001 - the property is about which exception
         _assert_gradio_error(exc)
         event(f"{fn.__name__}: refused ({getattr(exc, 'title', None) or 'Error'})")
@@ -165,11 +166,18 @@ def _result_or_our_error(fn: Any, *args: Any) -> Any:
     return out
 
 
+def _png(path: str) -> np.ndarray:
+    """The pixels of a PNG a handler returned (overlays are encoded once and sent again with the scorecard)."""
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB"))
+
+
 def _check_explanation(out: Any, method: str) -> None:
     if out is None:
         return
     picture, badge, report, npy, receipt_file, receipt = out
-    assert isinstance(picture, np.ndarray) and picture.dtype == np.uint8 and picture.ndim == 3
+    assert _png(picture).ndim == 3
     heatmap = np.load(npy)
     assert heatmap.dtype == np.float32 and heatmap.shape == (INPUT_SIDE, INPUT_SIDE)
     assert np.isfinite(heatmap).all()
@@ -405,14 +413,14 @@ def test_non_finite_or_missing_numbers_get_our_message(photo: str, cf_state: dic
 @pytest.mark.parametrize("target", DIGIT_LOOKALIKES)
 def test_gradcam_refuses_digit_lookalike_targets(photo: str, target: str) -> None:
     with pytest.raises(Exception) as info:
-        gradcam.on_gradcam(photo, "default", "", target, "raises", "")
+        final(gradcam.on_gradcam(photo, "default", "", target, "raises", ""))
     _assert_gradio_error(info.value)
 
 
 @pytest.mark.parametrize("target", [t for t in ODD_TEXT if t.strip() not in ("", "top-1", "top1", "auto")])
 def test_gradcam_answers_every_odd_target_with_our_message(photo: str, target: str) -> None:
     try:
-        receipt = gradcam.on_gradcam(photo, "default", "", target, "raises", "")[-1]
+        receipt = final(gradcam.on_gradcam(photo, "default", "", target, "raises", ""))[-1]
     except Exception as exc:  # noqa: BLE001
         _assert_gradio_error(exc)
     else:  # a digit string is an index: only in-range ones and exact names get here
@@ -451,7 +459,7 @@ def test_compare_gives_a_picture_or_our_message(photo: str, target: str, directi
     out = _result_or_our_error(compare.on_compare, photo, "default", "", target, direction, methods)
     if out is not None:
         picture, cards, report, receipt_file, receipts = out
-        assert isinstance(picture, np.ndarray) and picture.dtype == np.uint8
+        assert _png(picture).ndim == 3
         assert [r["method"] for r in receipts] == chosen and cards.strip() and report.strip()
         assert len(json.loads(Path(receipt_file).read_text())) == len(chosen)
 
@@ -460,8 +468,8 @@ def test_compare_gives_a_picture_or_our_message(photo: str, target: str, directi
 def receipts(photo: str) -> dict[str, tuple[dict[str, Any], str]]:
     """Real receipts (and the maps they describe) of two cheap runs, for replay to start from."""
     runs = {
-        "gradcam": gradcam.on_gradcam(photo, "default", "", "top-1", "raises", ""),
-        "occlusion": occlusion_tab.on_occlusion(photo, "default", "", "cup", "lowers", 112, 56, "zero", "dense"),
+        "gradcam": final(gradcam.on_gradcam(photo, "default", "", "top-1", "raises", "")),
+        "occlusion": final(occlusion_tab.on_occlusion(photo, "default", "", "cup", "lowers", 112, 56, "zero", "dense")),
     }
     return {method: (out[5], out[3]) for method, out in runs.items()}
 
@@ -613,17 +621,18 @@ def test_replay_of_deeply_nested_json_gets_our_message(photo: str, tmp_path: Pat
 CALLS = {
     "load_model": lambda photo: predict.on_load_model("default", ""),
     "predict": lambda photo: predict.on_predict(photo, "default", ""),
-    "gradcam": lambda photo: gradcam.on_gradcam(photo, "default", "", "top-1", "raises", ""),
-    "occlusion": lambda photo: occlusion_tab.on_occlusion(
-        photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense"
+    "gradcam": lambda photo: final(gradcam.on_gradcam(photo, "default", "", "top-1", "raises", "")),
+    "occlusion": lambda photo: final(
+        occlusion_tab.on_occlusion(photo, "default", "", "top-1", "raises", 112, 112, "zero", "dense")
     ),
-    "integrated_gradients": lambda photo: ig_tab.on_integrated_gradients(
-        photo, "default", "", "top-1", "raises", 2, "black", 0
+    "integrated_gradients": lambda photo: final(
+        ig_tab.on_integrated_gradients(photo, "default", "", "top-1", "raises", 2, "black", 0)
     ),
     "counterfactual": lambda photo: counterfactual.on_counterfactual(
         photo, "default", "", "any other class", 1, 0.25, 0.1, 2, 0, 0, 0.6
     ),
-    "compare": lambda photo: compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam"]),
+    "compare": lambda photo: final(compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam"])),
+    "batch": lambda photo: final(batch_tab.on_batch([photo], "default", "", "top-1", "raises", ["gradcam"])),
 }
 
 

@@ -1,10 +1,12 @@
 """The app under load: many concurrent gradio_client callers across every endpoint, a flooded tiny queue, and leaks.
 
 * Concurrency: 40 callers at once (threads, one Client each) over every public endpoint (/predict, /load_model,
-  /gradcam, /occlusion, /integrated_gradients, /counterfactual, /compare, /replay) with four photos and several
-  targets; every answer equals the one the same request got alone (receipts and JSON to float round-off, the raw
-  .npy maps, the pictures), so nothing leaks from one request into another through the shared model, the prepare
-  cache or the scorecard's randomised model copies. Meanwhile the page, /load_model and a /predict keep answering.
+  /gradcam, /occlusion, /integrated_gradients, /counterfactual, /compare, /replay, /batch) with four photos and
+  several targets, mixing plain calls, streamed ones (every intermediate output read) and MCP tool calls; every
+  answer equals the one the same request got alone (receipts and JSON to float round-off, the raw .npy maps, the
+  pictures, a batch's CSV and zipped maps), so nothing leaks from one request into another through the shared model,
+  the prepare cache or the scorecard's shared reference and randomised model copies. Meanwhile the page,
+  /load_model and a /predict keep answering.
 * Back-pressure: a server with a one-job queue answers the overflow at once with a clear "busy, try again" message.
 * Leaks: 500 explanations in a row in-process (most through the registry, the rest through the handlers with their
   scorecards, Compare, replay and a counterfactual) leave no hook on any module of the shared model, no parameter
@@ -13,8 +15,11 @@
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
+import csv
 import gc
+import io
 import json
 import random
 import tempfile
@@ -23,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +42,7 @@ from gradio_client import Client
 from gradio_client.utils import QueueError, Status
 from helpers_app import (
     ASTRONAUT,
+    CALL_TIMEOUT,
     CHELSEA,
     COFFEE,
     EXPLANATION_OUTPUTS,
@@ -44,9 +51,11 @@ from helpers_app import (
     assert_same_map,
     call,
     endpoint_args,
+    final,
     stable,
     unexpected_server_errors,
 )
+from helpers_mcp import call_tool, data_url, text
 from PIL import Image
 from servers import running_app
 
@@ -69,6 +78,7 @@ PAGE_BOUND = 3.0  # s: the page must answer this fast while the queue is full of
 LOAD_MODEL_BOUND = 15.0  # s: /load_model runs in its own small concurrency group, not behind the explainers
 PREDICT_BOUND = 20.0  # s: /predict has its own queue group, so mid-load it waits for CPU only, not behind explanations
 QUALITY_STEPS = "2"  # scorecard steps on the load server: its minimum, so 40 callers cost seconds, not minutes
+MCP_EXPLAIN = ("image", "model_id", "revision", "target", "direction")  # gradcam's tool arguments before its own
 LEAK_CALLS = 500  # explanations in the leak test, of which LEAK_HANDLER_CALLS through the app's handlers
 LEAK_HANDLER_CALLS = 40
 LEAK_WARMUP = 30
@@ -77,17 +87,22 @@ RSS_BOUND_MB = 50.0
 
 @dataclass(frozen=True)
 class Job:
-    """One request: an endpoint, a photo and option overrides (see helpers_app.CHEAP_OPTIONS)."""
+    """One request: an endpoint, a photo and option overrides (see helpers_app.CHEAP_OPTIONS), and how it is sent.
+
+    ``via``: "client" (gradio_client, final result), "stream" (gradio_client reading every streamed output; the answer
+    is the last) or "mcp" (the mcp client calling the endpoint's tool with the photo uploaded as a data URL).
+    """
 
     endpoint: str
     photo: Path | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    via: str = "client"
 
     @property
     def name(self) -> str:
         photo = self.photo.stem if self.photo else "-"
         options = ",".join(f"{k}={Path(v).name if k in ('receipt', 'map') else v}" for k, v in self.options)
-        return f"{self.endpoint}:{photo}:{options}"
+        return f"{self.endpoint}:{photo}:{options}" + ("" if self.via == "client" else f":{self.via}")
 
     def args(self) -> list[Any]:
         return endpoint_args(self.endpoint, self.photo, **dict(self.options))
@@ -96,8 +111,8 @@ class Job:
         return hash(self.name)
 
 
-def _job(endpoint: str, photo: Path | None = None, **options: Any) -> Job:
-    return Job(endpoint, photo, tuple(options.items()))
+def _job(endpoint: str, photo: Path | None = None, via: str = "client", **options: Any) -> Job:
+    return Job(endpoint, photo, tuple(options.items()), via)
 
 
 # Different photos, targets (names, indices, top-1), directions and option values, so that a mixed-up answer shows.
@@ -120,6 +135,12 @@ JOBS = [
     _job("counterfactual", CHELSEA, goal="tiger cat", max_steps=10, seed=3),
     _job("compare", CHELSEA, target="tabby"),
     _job("compare", ROCKET, methods=["gradcam"]),
+    _job("batch", COFFEE),
+    _job("batch", ROCKET, target="space shuttle", methods=["gradcam", "occlusion"]),
+    _job("gradcam", ASTRONAUT, via="stream", target="cup"),
+    _job("compare", COFFEE, via="stream", methods=["gradcam"]),
+    _job("predict", CHELSEA, via="mcp"),
+    _job("gradcam", ROCKET, via="mcp", target="missile", direction="lowers"),
 ]
 # Replays of two of the answers above (their receipt and kept map), added once those answers exist.
 REPLAYED = {"gradcam:coffee:": COFFEE, "occlusion:chelsea:target=tiger cat,baselines=zero,window=56,stride=56": CHELSEA}
@@ -138,11 +159,30 @@ class Answer:
 
 def _run(client: Client, job: Job) -> Answer:
     start = time.perf_counter()
+    extra: dict[str, Any] = {}
     try:
-        outputs = call(client, job.endpoint, job.args())
+        if job.via == "mcp":
+            outputs = _mcp(client.src, job)
+        elif job.via == "stream":
+            submitted = client.submit(*job.args(), api_name=f"/{job.endpoint}")
+            submitted.result(timeout=CALL_TIMEOUT)
+            streamed = submitted.outputs()
+            outputs, extra["first"], extra["count"] = streamed[-1], streamed[0], len(streamed)
+        else:
+            outputs = call(client, job.endpoint, job.args())
     except Exception as exc:  # noqa: BLE001 - reported with the job that raised it
         return Answer(job, time.perf_counter() - start, error=exc)
-    return Answer(job, time.perf_counter() - start, outputs)
+    return Answer(job, time.perf_counter() - start, outputs, extra=extra)
+
+
+def _mcp(url: str, job: Job) -> Any:
+    """The tool's answer: predict's text as is; an explanation's receipt, read back from the text of its outputs."""
+    names = {"predict": ("image", "model_id", "revision"), "gradcam": (*MCP_EXPLAIN, "layer")}[job.endpoint]
+    args = dict(zip(names, [data_url(job.photo), *job.args()[1:]], strict=True))
+    result = call_tool(url, job.endpoint, args)
+    if result.isError:
+        raise RuntimeError(text(result))
+    return text(result) if job.endpoint == "predict" else ast.literal_eval(text(result))[-1]
 
 
 def _pixels(path: str) -> np.ndarray:
@@ -156,7 +196,15 @@ def assert_same_answer(got: Answer, want: Answer) -> None:
     assert got.error is None, f"{job.name}: {got.error!r}"
     assert want.error is None, f"{job.name} (alone): {want.error!r}"
     g, w = got.outputs, want.outputs
-    if job.endpoint == "load_model":
+    if job.via == "stream":  # the map came first, without its receipt; then the same answer as a plain call
+        assert got.extra["count"] == want.extra["count"] >= 2, f"{job.name}: {got.extra['count']} outputs"
+        assert got.extra["first"][-1] is None, f"{job.name}: the first output already had the receipt"
+    if job.via == "mcp":
+        if job.endpoint == "predict":
+            assert g == w, f"{job.name}: {g!r} != {w!r}"
+        else:
+            assert_same_json(stable(g), stable(w), where=f"{job.name} receipt")
+    elif job.endpoint == "load_model":
         assert g == w
     elif job.endpoint == "predict":
         assert g[1] == w[1]
@@ -169,6 +217,8 @@ def assert_same_answer(got: Answer, want: Answer) -> None:
     elif job.endpoint == "compare":
         assert_same_json(stable(g[4]), stable(w[4]), where=f"{job.name} receipts")
         assert np.abs(_pixels(g[0]) - _pixels(w[0])).max() <= 2, f"{job.name}: side-by-side pictures differ"
+    elif job.endpoint == "batch":
+        assert_same_batch(g, w, where=job.name)
     elif job.endpoint == "replay":
         assert_same_map(g[0], w[0])
         for result in (g[1], w[1]):
@@ -184,6 +234,30 @@ def assert_same_answer(got: Answer, want: Answer) -> None:
         assert got_out["badge"].split("·")[0] == want_out["badge"].split("·")[0], f"{job.name}: badges differ"
         # Colours come from the map scaled to its robust maximum: round-off may move a pixel by one level.
         assert np.abs(_pixels(got_out["overlay"]) - _pixels(want_out["overlay"])).max() <= 2, f"{job.name}: overlays"
+
+
+def assert_same_batch(got: Any, want: Any, *, where: str) -> None:
+    """Two batch answers hold the same rows (timings aside) and the same maps."""
+    volatile = ("map_seconds", "scorecard_seconds")
+    rows = [[{k: v for k, v in r.items() if k not in volatile} for r in _csv(out[1])] for out in (got, want)]
+    assert len(rows[0]) == len(rows[1]), where
+    for g_row, w_row in zip(*rows, strict=True):
+        for key in w_row:
+            try:
+                same = abs(float(g_row[key]) - float(w_row[key])) <= 1e-4 * max(1.0, abs(float(w_row[key])))
+            except ValueError:
+                same = g_row[key] == w_row[key]
+            assert same, f"{where}: {key} {g_row[key]!r} != {w_row[key]!r}"
+    with zipfile.ZipFile(got[0]) as g_zip, zipfile.ZipFile(want[0]) as w_zip:
+        maps = sorted(n for n in w_zip.namelist() if n.endswith(".npy"))
+        assert maps == sorted(n for n in g_zip.namelist() if n.endswith(".npy")), where
+        for name in maps:
+            g_map, w_map = (np.load(io.BytesIO(z.read(name))) for z in (g_zip, w_zip))
+            assert np.abs(g_map - w_map).max() <= 1e-4 * max(float(np.abs(w_map).max()), 1e-12), f"{where}: {name}"
+
+
+def _csv(path: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(Path(path).read_text())))
 
 
 # --------------------------------------------------------------------------------------------------- the load run
@@ -281,7 +355,9 @@ def test_concurrent_callers_get_exactly_their_own_answers(under_load: dict[str, 
         "counterfactual",
         "compare",
         "replay",
+        "batch",
     }
+    assert {a.job.via for a in answers} == {"client", "stream", "mcp"}
     for answer in answers:
         assert_same_answer(answer, alone[answer.job])
     latencies = sorted(a.seconds for a in answers)
@@ -438,7 +514,7 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
     loaded = ui.common.model("default", "")
     model = loaded.model
     was_training = model.training
-    kept = ui.gradcam.on_gradcam(photos[0], "default", "", "top-1", "raises", "")  # a receipt and map to replay
+    kept = final(ui.gradcam.on_gradcam(photos[0], "default", "", "top-1", "raises", ""))  # a receipt and map to replay
 
     def registry(i: int) -> None:
         """One map straight from the registry, as every handler computes it (no scorecard, no rendering)."""
@@ -459,15 +535,15 @@ def test_500_explanations_leave_no_hooks_no_grad_and_little_memory(
         photo = photos[i % 2]
         kind = i % 10
         if kind in (0, 5):
-            ui.occlusion.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense")
+            final(ui.occlusion.on_occlusion(photo, "default", "", "top-1", "lowers", 112, 112, "zero", "dense"))
         elif kind == 3:
-            ui.integrated_gradients.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0)
+            final(ui.integrated_gradients.on_integrated_gradients(photo, "default", "", "cup", "raises", 2, "black", 0))
         elif kind == 7:
-            ui.compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"])
+            final(ui.compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam", "occlusion"]))
         elif kind == 9:
             ui.reproduce.on_replay(photos[0], kept[4], kept[3])
         else:
-            ui.gradcam.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", "")
+            final(ui.gradcam.on_gradcam(photo, "default", "", ("top-1", "espresso", "281")[kind % 3], "raises", ""))
 
     def counterfactual() -> None:
         # Its own optimisation, with gradients on the pixels and a Grad-CAM mask: it too must leave nothing behind.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
 import gradio as gr
@@ -48,7 +49,20 @@ def model(model_id: str | None, revision: str | None) -> xai.LoadedModel:
 
 
 def user_errors(fn: F) -> F:
-    """ExplainerError -> gr.Error (the message the user reads); everything else propagates and is logged."""
+    """ExplainerError -> gr.Error (the message the user reads); everything else propagates and is logged.
+
+    A generator stays a generator (Gradio streams what it yields), its errors converted as they are raised.
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except xai.ExplainerError as exc:
+                raise gr.Error(str(exc), title=type(exc).__name__) from exc
+
+        return stream  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,6 +72,51 @@ def user_errors(fn: F) -> F:
             raise gr.Error(str(exc), title=type(exc).__name__) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+# What the shared arguments mean, for every endpoint's docstring (its MCP tool description); handlers document only
+# their own options.
+ARGS = {
+    "image": "the photo: an uploaded file or an http(s) URL (PNG, JPEG, WebP, GIF, TIFF...; at most 25 MB)",
+    "model_id": "'default' (the Space's model) or a Hub repo id owner/name with config.json + model.safetensors",
+    "revision": "branch, tag or commit sha of the Hub repo; blank for its default branch",
+    "target": "what to explain: a class / label / output name as /predict shows it, its index, or 'top-1'",
+    "direction": "'raises' (evidence for the target) or 'lowers' (evidence against it)",
+}
+
+
+def endpoint(api_name: str, *, returns: tuple[str, ...] = (), about: str = "") -> Callable[[F], F]:
+    """A public handler: ``user_errors``, named ``api_name`` and documented in full for its MCP tool.
+
+    Gradio names an endpoint's MCP tool after its function and describes it from the docstring (summary, one
+    ``name: text`` line per argument, one line per returned value). The wrapper takes the api_name, and its docstring
+    gains ``about`` after the summary (what several endpoints share), a line from ARGS for each shared argument the
+    handler does not describe, and the ``returns`` lines.
+    """
+
+    def decorate(fn: F) -> F:
+        wrapped = user_errors(fn)
+        wrapped.__name__ = wrapped.__qualname__ = api_name
+        wrapped.__doc__ = _document(fn, returns, about)
+        return wrapped
+
+    return decorate
+
+
+def _document(fn: Callable[..., Any], returns: tuple[str, ...], about: str) -> str:
+    summary, _, rest = (inspect.getdoc(fn) or "").partition("\nArgs:\n")
+    summary = f"{summary.strip()}\n\n{about}" if about else summary
+    own_text, _, own_returns = rest.partition("\nReturns:\n")
+    own = {}
+    for line in own_text.splitlines():
+        name, sep, text = line.strip().partition(": ")
+        if sep:
+            own[name] = text
+    names = [n for n in inspect.signature(fn).parameters if n != "progress"]
+    args = [f"    {n}: {own.get(n) or ARGS.get(n, '')}".rstrip() for n in names]
+    lines = [summary.strip(), "", "Args:", *args]
+    outs = [line.strip() for line in own_returns.splitlines() if line.strip()] + list(returns)
+    return "\n".join(lines + (["", "Returns:", *(f"    {r}" for r in outs)] if outs else []))
 
 
 def require_image(image: Any) -> Any:

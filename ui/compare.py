@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import gradio as gr
 
+import explainers as xai
 from explainers import registry, render
 from explainers.pipeline import Scored
 from explainers.trust import report
 from explainers.trust.curves import density
 
 from . import gpu, outputs
-from .common import badge, model, picture, plain, require_image, user_errors
+from .common import View, badge, endpoint, model, picture, plain, require_image
 from .components import Inputs, picture_output
 from .jobs import progress_for
 
 CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
 
 
-@user_errors
+@endpoint(
+    "compare",
+    returns=(
+        "side_by_side: every map as evidence density on one 16 x 16 grid and one colour scale, PNG",
+        "cards: each method's scorecard verdict and reason, then their agreement table, Markdown",
+        "report: plain-language report comparing the methods, Markdown",
+        "receipts_file: the receipts as one JSON file (a list, one per method)",
+        "receipts: the same list of receipts",
+    ),
+)
 def on_compare(
     image: Any,
     model_id: str,
@@ -28,31 +39,48 @@ def on_compare(
     direction: str,
     methods: list[str],
     progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
-    """Run several methods for one target: side by side on one colour scale, scorecards with their agreement."""
+) -> Iterator[tuple[Any, ...]]:
+    """Run several methods for one target: side by side on one colour scale, scorecards with their agreement.
+
+    Streams: the side-by-side picture gains each method's panel as its map is done (fastest method first), then the
+    scorecards, agreement, report and receipts come once every map is scored.
+
+    Args:
+        methods: registry names of the methods to run: any of 'gradcam', 'occlusion', 'integrated_gradients'.
+    """
     loaded = model(model_id, revision)
     chosen = [m for m in registry.METHODS if m in (methods or [])]
     options = {m: dict(registry.METHODS[m].compare) for m in chosen}  # in display order
-    view, scored = gpu.explain(
+    shown = (0, "")  # (maps in the picture, its file): the last panel's picture is the final one
+    for view, step in gpu.explain(
         model_id, revision, require_image(image), options, target, direction, progress_for(progress)
-    )
+    ):
+        if shown[0] != len(step.explanations):
+            shown = len(step.explanations), _side_by_side(loaded, view, step.explanations)
+        side_by_side = shown[1]
+        if not step.scored:
+            done = {e.method for e in step.explanations}
+            pending = [f"**{registry.label(m)}**: {'⏳ scoring' if m in done else '⏳ computing'}" for m in chosen]
+            yield side_by_side, "\n\n".join(pending), "", None, None
+            continue
+        scored = list(step.scored)
+        receipts = [plain(s.receipt) for s in scored]
+        cards = "\n\n".join(f"**{registry.label(s.explanation.method)}**: {badge(s)}" for s in scored)
+        if len(scored) > 1:
+            cards += "\n\n**Agreement** (rank correlation of where each map puts the evidence)\n\n" + _agreement(scored)
+        text = report.report(receipts[0], others=receipts[1:])
+        yield side_by_side, cards, text, outputs.save_receipt(receipts, f"compare-{view.sha256[:8]}"), receipts
+
+
+def _side_by_side(loaded: xai.LoadedModel, view: View, explanations: Sequence[xai.Explanation]) -> str:
+    """The maps so far side by side, on the colour scale they share, as a PNG file."""
     # Methods speak different units (logit drop per window, per-pixel attribution, channel-weighted activation) and
     # resolutions, so each map is put in one unit first: evidence density on a 16 x 16 grid, 1 = spread evenly.
-    densities = [
-        s.explanation.with_updates(
-            heatmap=density(s.explanation.heatmap, CELLS), method=f"{s.explanation.method} density"
-        )
-        for s in scored
-    ]
+    densities = [e.with_updates(heatmap=density(e.heatmap, CELLS), method=f"{e.method} density") for e in explanations]
     scale = render.shared_scale([d.heatmap for d in densities])
     panels = [picture(loaded, view, d, scale=scale) for d in densities]
-    side_by_side = render.side_by_side(panels, [registry.label(s.explanation.method) for s in scored])
-    receipts = [plain(s.receipt) for s in scored]
-    cards = "\n\n".join(f"**{registry.label(s.explanation.method)}**: {badge(s)}" for s in scored)
-    if len(scored) > 1:
-        cards += "\n\n**Agreement** (rank correlation of where each map puts the evidence)\n\n" + _agreement(scored)
-    text = report.report(receipts[0], others=receipts[1:])
-    return side_by_side, cards, text, outputs.save_receipt(receipts, f"compare-{view.sha256[:8]}"), receipts
+    side_by_side = render.side_by_side(panels, [registry.label(e.method) for e in explanations])
+    return outputs.save_png(side_by_side, "compare", compress_level=1)
 
 
 def _agreement(scored: list[Scored]) -> str:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import gradio as gr
 
+from explainers.models import catalog
+
 from .common import DIRECTIONS, TOP1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,16 +37,32 @@ class SafeImage(gr.Image):
             ) from exc
 
 
+class OpenDropdown(gr.Dropdown):
+    """gr.Dropdown that takes any text (allow_custom_value) and says so in its API schema.
+
+    gr.Dropdown's schema lists its choices as an enum even when custom values are allowed, and the MCP server
+    validates tool arguments against it: a target's choices are only filled once a model is loaded, so an agent could
+    otherwise only ever ask for "top-1" and the default layer.
+    """
+
+    is_template = True  # keeps the front-end component "dropdown"
+
+    def api_info(self) -> dict[str, Any]:
+        """A plain string; the choices are suggestions."""
+        return {"type": "string"}
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The column every tab reads: the photo, the model, and the target to explain."""
 
     image: SafeImage
+    picker: gr.Dropdown
     model_id: gr.Textbox
     revision: gr.Textbox
     load_button: gr.Button
     model_info: gr.Markdown
-    target: gr.Dropdown
+    target: OpenDropdown
     direction: gr.Radio
 
     @property
@@ -67,6 +85,12 @@ def inputs() -> Inputs:
         label="Example photos (CC0, see examples/CREDITS.md)",
     )
     with gr.Group():
+        picker = gr.Dropdown(
+            choices=[("Built-in EfficientNet-Lite0 (default)", "default"), *catalog.choices()],
+            value=None,
+            label="Pick a well-known model",
+            info="fills the Model box below (or type any Hub repo id there)",
+        )
         model_id = gr.Textbox(
             value="default",
             label="Model",
@@ -75,7 +99,7 @@ def inputs() -> Inputs:
         revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
         load_button = gr.Button("Load model", size="sm")
         model_info = gr.Markdown()
-    target = gr.Dropdown(
+    target = OpenDropdown(
         choices=[TOP1],
         value=TOP1,
         label="Target",
@@ -83,7 +107,7 @@ def inputs() -> Inputs:
         info="class / label / output to explain",
     )
     direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
-    return Inputs(image, model_id, revision, load_button, model_info, target, direction)
+    return Inputs(image, picker, model_id, revision, load_button, model_info, target, direction)
 
 
 def picture_output(label: str, *, type: Literal["numpy", "filepath"] = "numpy") -> gr.Image:

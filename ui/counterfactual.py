@@ -13,12 +13,23 @@ from explainers.counterfactual import headline
 from explainers.options import parse_number
 
 from . import gpu, outputs
-from .common import model, plain, require_image, user_errors
+from .common import endpoint, model, plain, require_image, user_errors
 from .components import Inputs, picture_output
 from .jobs import progress_for
 
 
-@user_errors
+@endpoint(
+    "counterfactual",
+    returns=(
+        "counterfactual: the edited photo, PNG",
+        "change: the edit in the model's view, float32 .npy (height x width x 3)",
+        "result: JSON with the request, whether it is valid, why not, metrics (L2, L1, TV, steps), model and image",
+        "original: the photo as the model sees it",
+        "change_overlay: where and how much the photo changed",
+        "masked: the photo where the change is above the threshold",
+        "state: internal state for re-masking (ignore)",
+    ),
+)
 def on_counterfactual(
     image: Any,
     model_id: str,
@@ -33,7 +44,18 @@ def on_counterfactual(
     threshold: float,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
-    """Counterfactual: the smallest, smoothest change that moves the prediction to the goal."""
+    """Counterfactual: the smallest, smoothest change to the photo that moves the prediction to the goal.
+
+    Args:
+        goal: 'any other class', a class name, 'cat on' / 'cat off' (multi-label), 'calories = 350' (regression).
+        l2: weight of staying close to the photo (L2 of the change).
+        l1: weight of changing few pixels (L1).
+        tv: weight of a smooth change (total variation).
+        max_steps: optimisation steps at most (10 to 1000).
+        mask_threshold: confine the edit to where Grad-CAM is at least this share of its maximum (0 = anywhere).
+        seed: random seed of the search.
+        threshold: the change threshold of the 'masked' picture (0 to 1).
+    """
     loaded = model(model_id, revision)
     options = {
         "l2": parse_number(l2, "l2"),

@@ -7,6 +7,7 @@ off Spaces spaces.GPU returns the function unchanged. The model loads outside th
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import spaces
@@ -53,15 +54,18 @@ def explain(
     target: str,
     direction: str,
     progress: Any = None,
-) -> tuple[View, list[pipeline.Scored]]:
-    """Runs where the GPU is: the maps, their scorecards and receipts; returns only CPU arrays (ZeroGPU pickles).
+) -> Iterator[tuple[View, pipeline.Step]]:
+    """Runs where the GPU is: each map as it is done, then the scorecards and receipts (pipeline.explain_steps).
+
+    A generator, so the tabs show a map before its scorecard; yields only CPU arrays (ZeroGPU pickles each step).
 
     Args:
         options: method name -> its options, for each method to run, in display order.
     """
     loaded = model(model_id, revision)
     prepared, prediction = prepare(loaded, image)
-    scored = pipeline.explain_scored(
+    view = View(prepared.rgb, prepared.crop_box, prepared.sha256)
+    for step in pipeline.explain_steps(
         loaded,
         prepared,
         prediction,
@@ -71,8 +75,8 @@ def explain(
         options=options,
         quality_steps=QUALITY_STEPS,
         progress=progress,
-    )
-    return View(prepared.rgb, prepared.crop_box, prepared.sha256), scored
+    ):
+        yield view, step
 
 
 def _counterfactual_duration(model_id: str, revision: str, image: Any, options: dict[str, Any], *_: Any) -> int:

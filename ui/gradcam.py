@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -9,13 +10,13 @@ import gradio as gr
 from explainers import registry
 
 from . import explanation
-from .common import user_errors
-from .components import Inputs
+from .common import endpoint
+from .components import Inputs, OpenDropdown
 
 METHOD = "gradcam"
 
 
-@user_errors
+@endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
 def on_gradcam(
     image: Any,
     model_id: str,
@@ -25,29 +26,23 @@ def on_gradcam(
     layer: str,
     variant: str = "gradcam",
     progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
-    """Grad-CAM or one of its variants on the model's final feature map (or a chosen stage).
+) -> Iterator[tuple[Any, ...]]:
+    """Grad-CAM (Selvaraju et al., 2017) or a variant: where the model's feature map holds evidence for the target.
 
     Args:
-        image: the photo to explain.
-        model_id: "default" (the startup model) or a Hub repo id.
-        revision: branch, tag or commit sha of the Hub repo (blank for the default branch).
-        target: a class / label / output name, an index, "top-1", or "A vs B" (why A rather than B).
-        direction: "raises" or "lowers" the target.
-        layer: a layer key from /load_model's list (blank = the recommended one; attention takes none).
-        variant: gradcam, hirescam, gradcam++, layercam, eigencam, or attention (rollout, for ViT-style models).
-
-    Returns:
-        Overlay PNG, badge, report, raw map .npy, receipt file, receipt JSON.
+        layer: a Grad-CAM layer key from /load_model's choices; blank for the final feature map (attention takes
+            none).
+        variant: gradcam, hirescam, gradcam++, layercam, eigencam, or attention (gradient-weighted attention
+            rollout, for ViT-style models).
     """
     options = {"layer": layer or None, "variant": variant or "gradcam"}
-    return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def build(inputs: Inputs) -> gr.Dropdown:
     """The Grad-CAM tab; returns its layer choice, which loading a model fills."""
     with gr.Tab(registry.label(METHOD)):
-        layer = gr.Dropdown(
+        layer = OpenDropdown(
             choices=[],
             value=registry.METHODS[METHOD].defaults["layer"],
             label="Layer",

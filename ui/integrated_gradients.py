@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -10,14 +11,14 @@ from explainers import registry
 from explainers.options import parse_number
 
 from . import explanation
-from .common import user_errors
+from .common import endpoint
 from .components import Inputs
 
 METHOD = "integrated_gradients"
 BASELINES = ["blur", "black", "noise"]
 
 
-@user_errors
+@endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
 def on_integrated_gradients(
     image: Any,
     model_id: str,
@@ -28,14 +29,20 @@ def on_integrated_gradients(
     baselines: str,
     smooth_samples: float,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
-    """Integrated gradients from a baseline, with the completeness delta reported."""
+) -> Iterator[tuple[Any, ...]]:
+    """Integrated gradients (Sundararajan et al., 2017) from a baseline, with the completeness delta reported.
+
+    Args:
+        n_steps: integration steps along the path from the baseline (4 to 256; more is more faithful and slower).
+        baselines: the path's start: 'blur', 'black' or 'noise'.
+        smooth_samples: SmoothGrad noisy copies averaged (0 to 16; 0 = off).
+    """
     options = {
         "n_steps": parse_number(n_steps, "n_steps", integer=True),
         "baselines": baselines,
         "smooth_samples": parse_number(smooth_samples, "smooth_samples", integer=True),
     }
-    return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def build(inputs: Inputs) -> None:

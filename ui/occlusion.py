@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -11,7 +12,7 @@ from explainers.methods import occlusion
 from explainers.options import parse_number
 
 from . import explanation
-from .common import user_errors
+from .common import endpoint
 from .components import Inputs
 
 METHOD = "occlusion"
@@ -20,7 +21,7 @@ MODES = ["auto", "coarse_to_fine", "dense"]
 AUTO = 0  # a window or stride of 0 (or none) = the method's default fraction of the model's input side
 
 
-@user_errors
+@endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
 def on_occlusion(
     image: Any,
     model_id: str,
@@ -32,22 +33,14 @@ def on_occlusion(
     baselines: str,
     mode: str,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[Any, ...]:
-    """Occlusion sensitivity: how much the target drops when each window is hidden.
+) -> Iterator[tuple[Any, ...]]:
+    """Occlusion sensitivity (Zeiler & Fergus, 2014): how much the target drops when each window is hidden.
 
     Args:
-        image: the photo to explain.
-        model_id: "default" (the startup model) or a Hub repo id.
-        revision: branch, tag or commit sha of the Hub repo (blank for the default branch).
-        target: a class / label / output name, an index, "top-1", or "A vs B".
-        direction: "raises" or "lowers" the target.
-        window: side of the occluding square in input pixels; 0 = 1/7 of the input's shorter side.
-        stride: step between windows in pixels; 0 = 1/14 of the shorter side (half the default window).
-        baselines: the fill: zero, mean or blur.
-        mode: auto, coarse_to_fine or dense.
-
-    Returns:
-        Overlay PNG, badge, report, raw map .npy, receipt file, receipt JSON.
+        window: side of the hidden square in model-input pixels (4 to 112); 0 = 1/7 of the input's shorter side.
+        stride: step between windows in pixels, at most the window (2 to 56); 0 = 1/14 of the shorter side.
+        baselines: what hides a window: 'zero', 'mean' or 'blur'.
+        mode: 'dense' (every window), 'coarse_to_fine' (4x fewer forwards) or 'auto' (dense on a GPU only).
     """
     options = {
         "window": _pixels(window, "window"),
@@ -55,7 +48,7 @@ def on_occlusion(
         "baselines": baselines,
         "mode": mode,
     }
-    return explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def _pixels(value: Any, name: str) -> int | None:

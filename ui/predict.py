@@ -11,15 +11,22 @@ import explainers as xai
 from explainers.layers import candidate_layers
 
 from . import gpu
-from .common import CHEAP_CONCURRENCY, TOP1, model, require_image, user_errors
+from .common import CHEAP_CONCURRENCY, TOP1, endpoint, model, require_image
 from .components import Inputs
 
 TOP_CLASSES = 10  # scores handed to the label component, which shows the first 5
 
 
-@user_errors
+@endpoint(
+    "load_model",
+    returns=(
+        "model_info: the model's id, architecture, task, outputs, input size, revision and weights sha256, Markdown",
+        "target: the targets it can explain (top-1, then every class / label / output name)",
+        "layer: its Grad-CAM layers, the recommended one first",
+    ),
+)
 def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Load (or fetch from memory) a model; offer its outputs as targets and its Grad-CAM layers."""
+    """Load a model (once; later calls take it from memory) and list what can be explained with it."""
     loaded = model(model_id, revision)
     choices = ([TOP1] if loaded.task.kind != "regression" else []) + list(loaded.task.names)
     layers = [choice.key for choice in candidate_layers(loaded)]
@@ -30,9 +37,16 @@ def on_load_model(model_id: str, revision: str) -> tuple[str, dict[str, Any], di
     )
 
 
-@user_errors
+@endpoint(
+    "predict",
+    returns=(
+        "label: the top classes (or labels) with their probabilities; empty for regression",
+        "decision: the model's answer in one line, Markdown",
+        "result: JSON with the model id, revision, task, decision, and the top classes, labels or values with units",
+    ),
+)
 def on_predict(image: Any, model_id: str, revision: str) -> tuple[dict[str, float], str, dict[str, Any]]:
-    """Predict: top-k classes, labels over threshold, or regression values with units."""
+    """What the model predicts for a photo: top-5 classes, the labels over threshold, or regression values."""
     loaded = model(model_id, revision)  # outside the GPU function: loads once, then from memory
     prediction = gpu.predict(model_id, revision, require_image(image))
     result = {"model_id": loaded.model_id, "revision": loaded.revision, **prediction.to_dict()}
@@ -73,14 +87,19 @@ def build(inputs: Inputs) -> None:
 
 
 def wire_loading(demo: gr.Blocks, inputs: Inputs, layer: gr.Dropdown) -> None:
-    """Load the model on the button and when the page opens: model line, its targets and its Grad-CAM layers."""
-    outputs = [inputs.model_info, inputs.target, layer]
-    inputs.load_button.click(
-        on_load_model,
-        [inputs.model_id, inputs.revision],
-        outputs,
-        api_name="load_model",
-        concurrency_id="cheap",
-        concurrency_limit=CHEAP_CONCURRENCY,
+    """Load the model on the button, when the page opens and when a model is picked: model line, its targets and
+    its Grad-CAM layers.
+    """
+    loading = (on_load_model, [inputs.model_id, inputs.revision], [inputs.model_info, inputs.target, layer])
+    cheap: dict[str, Any] = {"concurrency_id": "cheap", "concurrency_limit": CHEAP_CONCURRENCY}
+    inputs.load_button.click(*loading, api_name="load_model", **cheap)
+    demo.load(*loading, api_visibility="private")
+    picked = inputs.picker.input(
+        _pick, inputs.picker, [inputs.model_id, inputs.revision], api_visibility="private", queue=False
     )
-    demo.load(on_load_model, [inputs.model_id, inputs.revision], outputs, api_visibility="private")
+    picked.then(*loading, api_visibility="private", **cheap)
+
+
+def _pick(repo_id: str | None) -> tuple[Any, Any]:
+    """The picked model into the Model box (its default branch); nothing when the pick is cleared."""
+    return (repo_id, "") if repo_id else (gr.skip(), gr.skip())

@@ -11,13 +11,26 @@ import explainers as xai
 from explainers.trust import receipt
 
 from . import gpu, outputs
-from .common import require_image, user_errors
+from .common import endpoint, require_image
 from .components import Inputs
 
 
-@user_errors
+@endpoint(
+    "replay",
+    returns=(
+        "map: the replayed raw map, float32 .npy",
+        "result: JSON with method, target, heatmap_sha256, bitwise_identical, and with a kept map reproduced and "
+        "max_abs_difference",
+    ),
+)
 def on_replay(image: Any, receipt_file: Any, map_file: Any) -> tuple[Any, ...]:
-    """Replay: rerun the map a receipt describes on the same image, and check it against the map you kept."""
+    """Rerun the map a receipt describes on the same photo and check it against the map that was kept.
+
+    Args:
+        image: the very photo the receipt was made from (its sha256 is checked).
+        receipt_file: the receipt JSON an explanation endpoint returned.
+        map_file: optional: the .npy map that endpoint returned, to compare with the replay.
+    """
     if not receipt_file:
         raise xai.OptionError("no receipt was given: upload the receipt JSON a tab or endpoint returned")
     data = receipt.read_receipt(receipt_file)

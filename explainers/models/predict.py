@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import os
 from typing import Any
 
 import torch
 
-from ..types import LoadedModel, ModelSource, Prediction, PreparedImage
+from ..cache import Memo, nbytes
+from ..types import LoadedModel, Prediction, PreparedImage
 from .images import image_sha256
 from .preprocess import prepare_image
 from .tasks import TOP_K, decide
 
 PREPARED_CACHE_SIZE = 16
+# Uploads up to 40 megapixels keep their RGB (120 MB at most) for rendering, so the bound is in bytes as well.
+PREPARED_CACHE_BYTES = int(os.environ.get("XAI_PREPARED_CACHE_MB", "512")) << 20
 
-_prepared: OrderedDict[tuple[ModelSource, str, str], tuple[PreparedImage, Prediction]] = OrderedDict()
-_prepared_lock = threading.Lock()
-_stats = {"hits": 0, "misses": 0}
+_prepared: Memo[tuple[PreparedImage, Prediction]] = Memo(
+    max_bytes=PREPARED_CACHE_BYTES, max_entries=PREPARED_CACHE_SIZE, size=nbytes
+)
 
 
 def model_outputs(loaded: LoadedModel, image: torch.Tensor) -> torch.Tensor:
@@ -39,22 +41,14 @@ def prepare(loaded: LoadedModel, image: Any) -> tuple[PreparedImage, Prediction]
     Methods never modify the prepared tensors in place, so the cached entry can be shared across threads.
     """
     key = (loaded.source, loaded.weights_sha256, image_sha256(image))
-    with _prepared_lock:
-        if key in _prepared:
-            _prepared.move_to_end(key)
-            _stats["hits"] += 1
-            return _prepared[key]
-    prepared = prepare_image(loaded, image)
-    entry = (prepared, predict(loaded, prepared))
-    with _prepared_lock:
-        _stats["misses"] += 1
-        _prepared[key] = entry
-        while len(_prepared) > PREPARED_CACHE_SIZE:
-            _prepared.popitem(last=False)
-    return entry
+
+    def compute() -> tuple[PreparedImage, Prediction]:
+        prepared = prepare_image(loaded, image)
+        return prepared, predict(loaded, prepared)
+
+    return _prepared.get(key, compute)
 
 
 def cache_stats() -> dict[str, int]:
-    """Hits and misses of the per-(model, image) cache, for tests and the benchmark."""
-    with _prepared_lock:
-        return dict(_stats)
+    """Hits and misses (and entries, bytes) of the per-(model, image) cache, for tests and the benchmark."""
+    return _prepared.stats()

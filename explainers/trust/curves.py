@@ -18,6 +18,7 @@ from ..methods.attention import switch_lock
 from ..methods.baselines import baseline, batch_size, check_image, probe
 from ..targets import raw_score
 from ..types import LoadedModel, Target
+from . import reference
 
 # Below this share of the image's and the reference's scores, their difference is noise and curves normalised by it
 # would be too.
@@ -216,12 +217,23 @@ def order_curves(
         cellmap = pool(heatmap, grid)
         smooth = blurred_cells(cellmap)
         orders += [np.lexsort((tiebreak, -smooth, -cellmap)), np.lexsort((tiebreak, -smooth))]
-    measured = probe(model, image)
     ref = baseline(model, image, baselines, seed=seed)
     sizes = [round(i * n_cells / steps) for i in range(1, steps)]
-    jobs: list[tuple[np.ndarray | None, int, bool]] = [(None, 0, True)]  # the reference image itself
-    jobs += [(order, n, deleting) for order in [*orders, random_order] for deleting in (True, False) for n in sizes]
-    scores = _evaluate(model, image, ref, torch.as_tensor(ids, device=image.device), jobs, measured)
+    cells_t = torch.as_tensor(ids, device=image.device)
+
+    def shared() -> tuple[Any, list[np.ndarray]]:  # the image, the reference image and the random order's curves
+        measured = probe(model, image)
+        jobs: list[tuple[np.ndarray | None, int, bool]] = [(None, 0, True)]  # the reference image itself
+        jobs += [(random_order, n, deleting) for deleting in (True, False) for n in sizes]
+        return measured, _evaluate(model, image, ref, cells_t, jobs, measured)
+
+    # Map- and target-independent: computed once per (model, image, reference), then shared (trust.reference).
+    measured, common = reference.shared_curves(
+        model, image, shared, baselines=baselines, steps=steps, grid=grid, seed=seed
+    )
+    jobs: list[tuple[np.ndarray | None, int, bool]]
+    jobs = [(order, n, deleting) for order in orders for deleting in (True, False) for n in sizes]
+    scores = [common[0], *_evaluate(model, image, ref, cells_t, jobs, measured), *common[1:]]
     raw_image = measured.outputs[0].double().cpu().numpy()
     per_curve, random_first = len(sizes), 1 + 2 * len(sizes) * len(orders)
     out: list[Curves | None] = []

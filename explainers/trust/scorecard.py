@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from .. import registry
 from ..errors import OptionError
 from ..methods.baselines import BASELINES
 from ..types import Explanation, LoadedModel, Progress
+from . import reference
 from .curves import Curves, native, order_curves, pool, randomised_copy, spearman
 
 Badge = Literal["pass", "warn", "fail"]
@@ -251,13 +253,20 @@ def _evidence_phrase(curves: Curves) -> str:
     return " and ".join(parts) or f"insertion and deletion beat random order by {curves.gain:.2f}"
 
 
-def randomisation(model: LoadedModel, image: torch.Tensor, explanation: Explanation, *, seed: int = 0) -> float:
+def randomisation(
+    model: LoadedModel, image: torch.Tensor, explanation: Explanation, *, seed: int = 0, settle: bool = True
+) -> float:
     """Spearman correlation of |map| with the same method's |map| on copies whose last stage is re-initialised.
 
     The median over the method's draws (the registry's ``sanity``). Maps made on a coarser grid (Grad-CAM's
     ``extras["grid"]``) are compared on that grid, and cells or pixels that are zero in both maps are left out: there
     the architecture itself cuts the input off (a mask, a crop), which says nothing about whether the method reads the
     learned weights.
+
+    Args:
+        settle: stop drawing once the median of all draws is sure to stay below WARN_CORRELATION whatever the
+            remaining draws give (the verdict, which then neither warns nor prints the value, cannot change); the
+            value is then the median of the draws made. False always makes every draw.
     """
     check = _sanity(explanation.method) or registry.Sanity()
     caps = check.caps
@@ -274,11 +283,14 @@ def randomisation(model: LoadedModel, image: torch.Tensor, explanation: Explanat
     original = cells(explanation.heatmap)
     values = []
     for draw in range(check.draws):
-        rerun = explain(randomised_copy(model, seed=seed + draw), image, target=explanation.target, **options)
+        copy = reference.randomised(model, seed + draw, functools.partial(randomised_copy, model, seed=seed + draw))
+        rerun = explain(copy, image, target=explanation.target, **options)
         other = cells(rerun.heatmap)
         tol = 1e-6 * max(float(original.max()), float(other.max()), 1e-30)
         keep = (original > tol) | (other > tol)
         values.append(spearman(original[keep], other[keep]) if keep.any() else 0.0)
+        if settle and np.median(values + [1.0] * (check.draws - 1 - draw)) < WARN_CORRELATION:
+            break
     return float(np.median(values))
 
 

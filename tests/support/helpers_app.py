@@ -4,7 +4,8 @@ timeout, what counts as "our" error message, server-log checks, and result compa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,31 @@ CHEAP_OPTIONS: dict[str, dict[str, Any]] = {
         "threshold": 0.6,
     },
     "compare": {"target": "top-1", "direction": "raises", "methods": ["gradcam", "occlusion"]},
+    "batch": {"target": "top-1", "direction": "raises", "methods": ["gradcam"]},
 }
 # What the explainer endpoints (gradcam, occlusion, integrated_gradients) return, in order.
 EXPLANATION_OUTPUTS = ("overlay", "badge", "report", "npy", "receipt_file", "receipt")
+
+
+def final(outputs: Any) -> Any:
+    """A handler's final outputs: the last yield of a streaming handler (a generator), else its return value."""
+    if not isinstance(outputs, Iterator):
+        return outputs
+    *_, last = outputs
+    return last
+
+
+def finished(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` called to its final outputs (see ``final``), for tests written against plain return values."""
+    return lambda *args, **kwargs: final(handler(*args, **kwargs))
+
+
+def zip_of(path: Path, members: dict[str, bytes]) -> Path:
+    """A zip archive at ``path`` holding ``members`` (name -> bytes), deflated; its path."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
 
 
 def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> list[Any]:
@@ -81,7 +104,7 @@ def endpoint_args(endpoint: str, image: str | Path | None, **overrides: Any) -> 
         kept = overrides.get("map")
         return [handle_file(str(image)), handle_file(str(overrides["receipt"])), kept and handle_file(str(kept))]
     head = [
-        None if image is None else handle_file(str(image)),
+        None if image is None else [handle_file(str(image))] if endpoint == "batch" else handle_file(str(image)),
         overrides.pop("model_id", "default"),
         overrides.pop("revision", ""),
     ]

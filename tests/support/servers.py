@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,3 +81,20 @@ def running_app(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def server_process(url: str) -> psutil.Process:
+    """The app.py process serving ``url`` (started by running_app)."""
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "app.py" in cmdline and f"--port {port}" in cmdline:
+            return proc
+    raise AssertionError(f"no app.py process on port {port}")
+
+
+def cpu_percent(proc: psutil.Process, seconds: float = 2.0) -> float:
+    """The process's CPU use over the next ``seconds`` (100 = one core busy)."""
+    proc.cpu_percent(None)
+    time.sleep(seconds)
+    return proc.cpu_percent(None)
