@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import registry
-from .counterfactual import BUDGET, MAX_STEPS
+from .counterfactual import BUDGET, MAX_STEPS, SHRINK_STEPS
+from .methods import occlusion
 
 OVERHEAD_S = 15  # loading from memory, preparing the image, the scorecard and the pictures around the maps
 GRADCAM_S = 5  # one forward and one backward pass
@@ -40,11 +41,14 @@ def method_seconds(method: str, options: Mapping[str, Any], input_size: tuple[in
     defaults = registry.METHODS[method].defaults if method in registry.METHODS else {}
 
     def whole(key: str) -> int:
-        return int(options.get(key) or defaults.get(key) or 0)
+        value = options.get(key)
+        return int((defaults.get(key) if value is None else value) or 0)  # 0 given stays 0 (smooth_samples: off)
 
     if method == "occlusion":
-        window, stride = max(1, whole("window")), max(1, whole("stride"))
         h, w = input_size
+        side = min(h, w)  # no window (or stride) = the method's own fraction of the shorter side
+        window = max(1, whole("window") or round(side * occlusion.WINDOW_FRACTION))
+        stride = max(1, whole("stride") or round(side * occlusion.STRIDE_FRACTION))
         windows = (max(0, h - window) // stride + 1) * (max(0, w - window) // stride + 1)
         return windows // OCCLUSION_WINDOWS_PER_S
     if method == "integrated_gradients":
@@ -54,7 +58,8 @@ def method_seconds(method: str, options: Mapping[str, Any], input_size: tuple[in
 
 
 def counterfactual_seconds(options: Mapping[str, Any]) -> int:
-    """Seconds for a counterfactual search: its steps, the shrinking budget, plus loading and rendering."""
+    """Seconds for a counterfactual search: its steps and shrinking steps (or time budget), loading and rendering."""
     budget = options.get("budget", BUDGET)
     shrink = math.ceil(float(budget)) if isinstance(budget, (int, float)) and math.isfinite(budget) else 0
-    return min(MAX_S, CF_OVERHEAD_S + int(options.get("max_steps", MAX_STEPS)) // CF_STEPS_PER_S + max(0, shrink))
+    steps = int(options.get("max_steps", MAX_STEPS)) + int(options.get("shrink_steps", SHRINK_STEPS))
+    return min(MAX_S, CF_OVERHEAD_S + steps // CF_STEPS_PER_S + max(0, shrink))

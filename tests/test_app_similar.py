@@ -78,6 +78,16 @@ def test_a_bad_neighbour_count_gets_our_message(demo_startup, k):
         similar.on_similar(str(picture), "default", "", k)
 
 
+def test_the_handler_returns_one_value_per_output_of_its_event(demo_startup):
+    import app
+    from ui import similar
+
+    config = app.build_demo().get_config_file()
+    outputs = next(len(d["outputs"]) for d in config["dependencies"] if d.get("api_name") == "similar")
+    picture, _ = _held_aside(demo_startup, 1)[0]
+    assert len(similar.on_similar(str(picture), "default", "", 3)) == outputs
+
+
 def test_the_handler_returns_the_neighbours_and_the_nearest_unlike_last(demo_startup):
     from ui import similar
 

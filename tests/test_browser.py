@@ -23,6 +23,7 @@ from helpers_app import (
     COFFEE,
     EXPLANATION_OUTPUTS,
     call,
+    open_tab,
     unexpected_server_errors,
 )
 from servers import running_app
@@ -150,7 +151,7 @@ def _download(page: Any, panel: Any, suffix: str) -> bytes:
 
 
 def test_prediction_tab_shows_the_apis_top_class_and_probability(page: Any, client: Client) -> None:
-    page.get_by_role("tab", name="Prediction").click()
+    open_tab(page, "Prediction")
     page.get_by_role("button", name="Predict", exact=True).click()
     heading = page.locator("[data-testid=label-output-value]")
     heading.wait_for()
@@ -171,7 +172,7 @@ def test_each_tab_shows_its_picture_and_the_apis_numbers(
     page: Any, client: Client, tab: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     button, endpoint, key = TABS[tab]
-    page.get_by_role("tab", name=tab).click()
+    open_tab(page, tab)
     panel = _visible_panel(page)
     settings = UI_SETTINGS.get(tab, {})
     for name, value in settings.items():
@@ -227,7 +228,7 @@ def test_each_tab_shows_its_picture_and_the_apis_numbers(
 def test_reproduce_tab_replays_the_grad_cam_receipt_and_map(page: Any) -> None:
     if not SAVED:
         pytest.skip("needs the files the Grad-CAM tab offered (its test failed or did not run)")
-    page.get_by_role("tab", name="Reproduce").click()
+    open_tab(page, "Reproduce")
     panel = _visible_panel(page)
     panel.locator("input[type=file][accept='.json']").set_input_files(str(SAVED["receipt"]))
     panel.locator("input[type=file][accept='.npy']").set_input_files(str(SAVED["map"]))

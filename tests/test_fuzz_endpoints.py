@@ -320,7 +320,7 @@ def test_counterfactual_gives_a_result_or_our_message(photo: str, request: dict[
         assert Path(cf_path).is_file() and summary["request"]
         assert np.load(npy).shape == (INPUT_SIDE, INPUT_SIDE, 3)
         assert original.dtype == change.dtype == masked.dtype == np.uint8
-        assert set(state) == {"rgb", "delta", "crop_box"}
+        assert set(state) == {"rgb", "delta", "crop_box", "edited", "headline"}
 
 
 @pytest.mark.parametrize(
@@ -370,7 +370,7 @@ ODD_NUMBERS = {  # case: (handler, its options after (image, model_id, revision)
     "occlusion-window-nan": ("on_occlusion", _OCC, 2, NAN),
     "occlusion-window-inf": ("on_occlusion", _OCC, 2, INF),
     "occlusion-stride--inf": ("on_occlusion", _OCC, 3, -INF),
-    "occlusion-window-none": ("on_occlusion", _OCC, 2, None),
+    "occlusion-window-text": ("on_occlusion", _OCC, 2, "wide"),  # (None or 0 is the default fraction, not an error)
     "ig-n_steps-nan": ("on_integrated_gradients", _IG, 2, NAN),
     "ig-n_steps-inf": ("on_integrated_gradients", _IG, 2, INF),
     "ig-smooth_samples-none": ("on_integrated_gradients", _IG, 4, None),
@@ -656,4 +656,5 @@ def test_each_handler_returns_one_value_per_output_of_its_event(
 def test_every_public_endpoint_is_fuzzed_here() -> None:
     config = app.build_demo().get_config_file()
     public = {d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"}
-    assert public == {*CALLS, "replay"}
+    # replay: fuzzed above with tampered receipts; similar: tests/test_app_similar.py (it needs a model with a gallery).
+    assert public == {*CALLS, "replay", "similar"}

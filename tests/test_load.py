@@ -177,7 +177,7 @@ def _run(client: Client, job: Job) -> Answer:
 
 def _mcp(url: str, job: Job) -> Any:
     """The tool's answer: predict's text as is; an explanation's receipt, read back from the text of its outputs."""
-    names = {"predict": ("image", "model_id", "revision"), "gradcam": (*MCP_EXPLAIN, "layer")}[job.endpoint]
+    names = {"predict": ("image", "model_id", "revision"), "gradcam": (*MCP_EXPLAIN, "layer", "variant")}[job.endpoint]
     args = dict(zip(names, [data_url(job.photo), *job.args()[1:]], strict=True))
     result = call_tool(url, job.endpoint, args)
     if result.isError:

@@ -17,7 +17,7 @@ from explainers.options import parse_number
 from explainers.similar.search import MAX_K, SimilarCases, similar
 from explainers.similar.store import Gallery, load_gallery
 
-from .common import CHEAP_CONCURRENCY, model, require_image, user_errors
+from .common import CHEAP_CONCURRENCY, endpoint, model, require_image
 from .components import Inputs
 
 log = logging.getLogger(__name__)
@@ -68,19 +68,17 @@ def _search(model_id: str, revision: str, image: Any, k: int) -> SimilarCases:
     return similar(loaded, gallery, prepared, prediction, k=k)
 
 
-@user_errors
+@endpoint("similar")
 def on_similar(image: Any, model_id: str, revision: str, k: float = DEFAULT_K) -> tuple[Any, str, dict[str, Any]]:
     """Similar cases: the k nearest reference images in the model's gallery and how their labels bear on the answer.
 
     Args:
-        image: the photo to compare with the references.
-        model_id: "default" (the startup model) or a Hub repo id.
-        revision: branch, tag or commit sha (blank for the default branch).
         k: how many neighbours, 1 to 64.
 
     Returns:
-        The neighbours as (thumbnail, caption) pairs with the nearest unlike reference last, a summary in words, and
-        the JSON (neighbours with ids, labels and similarities, agreement, nearest unlike, the gallery's sha256).
+        the neighbours as (thumbnail, caption) pairs, nearest first, the nearest unlike reference last
+        a summary in words: the prediction, how many neighbours agree, the nearest reference labelled otherwise
+        JSON: neighbours (id, label, similarity, thumbnail), agreement, nearest unlike, the gallery's sha256
     """
     count = parse_number(k, "k", integer=True)
     cases = _search(model_id, revision, require_image(image), int(count))

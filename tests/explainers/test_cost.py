@@ -52,9 +52,10 @@ def test_absurd_sizes_ask_for_the_most_zerogpu_grants(options):
 
 
 def test_counterfactual_asks_for_its_steps():
-    shrink = math.ceil(cost.BUDGET)  # the sparsity phase's default time budget
-    assert cost.counterfactual_seconds({"max_steps": 200}) == 40 + shrink
-    assert cost.counterfactual_seconds({}) == 20 + cost.MAX_STEPS // 10 + shrink
-    assert cost.counterfactual_seconds({"max_steps": 200, "budget": 5.5}) == 46
-    assert cost.counterfactual_seconds({"max_steps": 200, "budget": None}) == 40
+    budget = math.ceil(cost.BUDGET)  # the sparsity phase's default time budget
+    shrink = cost.SHRINK_STEPS // 10  # and its steps, at a tenth of a second each like the search's
+    assert cost.counterfactual_seconds({"max_steps": 200}) == 40 + shrink + budget
+    assert cost.counterfactual_seconds({}) == 20 + (cost.MAX_STEPS + cost.SHRINK_STEPS) // 10 + budget
+    assert cost.counterfactual_seconds({"max_steps": 200, "shrink_steps": 0, "budget": 5.5}) == 46
+    assert cost.counterfactual_seconds({"max_steps": 200, "shrink_steps": 20, "budget": None}) == 42
     assert cost.counterfactual_seconds({"max_steps": 10**12}) == cost.MAX_S

@@ -213,3 +213,13 @@ def assert_same_map(got_path: str, want_path: str, *, rel: float = 1e-4) -> None
 
 def dumps(result: Any) -> str:
     return json.dumps(result, sort_keys=True, default=str)
+
+
+def open_tab(page: Any, name: str) -> None:
+    """Click a tab by its label, through Gradio's "More tabs" menu when the row has no room for it."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.get_by_role("button", name="More tabs").click()
+    page.locator(".overflow-dropdown button", has_text=name).first.click()

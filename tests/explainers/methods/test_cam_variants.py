@@ -159,7 +159,8 @@ def test_the_randomisation_check_reruns_the_maps_own_variant(monkeypatch: pytest
     real = gradcam.explain
     monkeypatch.setattr(gradcam, "explain", lambda *a, **k: seen.append(k["variant"]) or real(*a, **k))
     rho = quality.randomisation(loaded, image, result)
-    assert seen == [variant] * registry.get("gradcam").sanity.draws  # type: ignore[union-attr]
+    # Every rerun is the map's own variant; the draws may stop early once the median cannot reach the warn line.
+    assert seen and set(seen) == {variant} and len(seen) <= registry.get("gradcam").sanity.draws  # type: ignore[union-attr]
     assert rho < quality.WARN_CORRELATION  # the last stage holds the map's weights: it changes
 
 
