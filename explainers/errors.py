@@ -39,6 +39,10 @@ class OptionError(ExplainerError, ValueError):
     """A method option is out of range (window, stride, n_steps, thresholds, ...)."""
 
 
+class GalleryError(ExplainerError, ValueError):
+    """A reference gallery cannot be built or used: no labelled images, corrupt files, or made for other weights."""
+
+
 class BusyError(ExplainerError, RuntimeError):
     """The server is at capacity; try again in a moment."""
 

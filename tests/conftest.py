@@ -23,3 +23,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fashion_demo(tmp_path_factory: pytest.TempPathFactory):
+    """The Fashion-MNIST similar-cases demo (model, gallery, held-aside test images), built once per session."""
+    from fashion import build_small_demo
+
+    return build_small_demo(tmp_path_factory.mktemp("fashion-demo"))

@@ -45,6 +45,8 @@ class Receipt:
         evidence: where the map puts the positive evidence (see ``report.evidence``), for the report.
         heatmap_sha256: sha256 of the float32 map bytes: identifies the exact map on the device that made it.
         scorecard: ``Scorecard.to_dict`` when the map was scored.
+        similar: the image's similar cases (``SimilarCases.summary``) when a reference gallery was searched; it
+            carries the gallery's sha256 under "gallery".
         timings: seconds per phase (explanation, scorecard, ...).
         notes: the method's warnings.
         extras: the method's facts (IG delta, occlusion critical box, Grad-CAM grid, ...).
@@ -63,6 +65,7 @@ class Receipt:
     evidence: dict[str, Any]
     heatmap_sha256: str
     scorecard: dict[str, Any] | None = None
+    similar: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +87,7 @@ def build(
     timings: Mapping[str, float] | None = None,
     *,
     prediction: Prediction | None = None,
+    similar: Mapping[str, Any] | None = None,
 ) -> Receipt:
     """The receipt of one explanation.
 
@@ -94,6 +98,8 @@ def build(
         scorecard: its quality scorecard, if one was computed.
         timings: seconds per phase; the explanation's own timings are kept under "explanation.<phase>".
         prediction: the image's prediction, for the report's confidence band.
+        similar: the image's similar cases, ``SimilarCases.summary()``: the receipt records the gallery's sha256
+            and the report gains a sentence on them.
     """
     all_timings = {f"explanation.{k}": float(v) for k, v in explanation.timings.items()}
     all_timings.update({k: float(v) for k, v in (timings or {}).items()})
@@ -124,6 +130,7 @@ def build(
         evidence=evidence(explanation.heatmap),
         heatmap_sha256=heatmap_sha256(explanation.heatmap),
         scorecard=scorecard.to_dict() if scorecard is not None else None,
+        similar=dict(similar) if similar is not None else None,
         timings=all_timings,
         notes=tuple(explanation.notes),
         extras=dict(explanation.extras),

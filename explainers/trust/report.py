@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import registry
+from ..similar.sentence import report_sentence
 
 CONFIDENT = 0.9  # above: "confident"
 FAIRLY_CONFIDENT = 0.6  # from here to CONFIDENT: "fairly confident"; below: "uncertain"
@@ -43,6 +44,8 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
     if agreement:
         sections.append("### Do the methods agree?\n" + agreement)
     sections.append("### How far to trust this map\n" + _verdict(receipt))
+    if receipt.get("similar"):
+        sections.append("### Similar cases\n" + report_sentence(receipt["similar"]))
     caveats = [CAVEAT, *_method_caveats(receipt)]
     if target["direction"] == "lowers":
         caveats.append(f"This map explains what lowers {target['name']}: positive areas push it down.")
@@ -203,10 +206,12 @@ def _footer(receipt: Mapping[str, Any]) -> str:
     model, image = receipt["model"], receipt["image"]
     revision = f" @ `{str(model['revision'])[:12]}`" if model.get("revision") else ""
     options = ", ".join(f"{k}={v}" for k, v in sorted(receipt["options"].items()))
+    gallery = (receipt.get("similar") or {}).get("gallery")
+    cases = f" · gallery sha256 `{str(gallery['sha256'])[:12]}`" if gallery else ""
     return (
         f"<sub>Model `{model['id']}`{revision} · weights sha256 `{str(model['weights_sha256'])[:12]}` · "
         f"{registry.label(receipt['method'])} ({options}) · image sha256 "
-        f"`{str(image['sha256'])[:12]}` · {receipt.get('created', '')}</sub>"
+        f"`{str(image['sha256'])[:12]}`{cases} · {receipt.get('created', '')}</sub>"
     )
 
 
