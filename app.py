@@ -21,6 +21,7 @@ from ui import (
     common,
     compare,
     components,
+    corrections,
     counterfactual,
     gpu,
     gradcam,
@@ -67,12 +68,19 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("XAI_MODEL"),
         help="startup model: a local folder (config.json + model.safetensors) or owner/name[@rev]",
     )
+    parser.add_argument(
+        "--owner",
+        action="store_true",
+        default=os.environ.get("XAI_OWNER", "").lower() in ("1", "true", "yes"),
+        help="show the owner's corrections status (pending count, last fine-tune); only where visitors cannot reach it",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     source = xai.parse_source(args.model, allow_local=True)
     common.set_startup_source(source)
+    corrections.set_owner(args.owner)
     xai.load_model(source)  # once, at start, outside any GPU function
     build_demo().launch(
         server_name=args.host, server_port=args.port, show_error=True, max_file_size=images.MAX_UPLOAD_BYTES

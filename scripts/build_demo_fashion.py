@@ -1,4 +1,4 @@
-"""Build the similar-cases demo offline: the built-in backbone fine-tuned on Fashion-MNIST, published with its gallery.
+r"""Build the similar-cases demo offline: the built-in backbone fine-tuned on Fashion-MNIST, published with its gallery.
 
 Fashion-MNIST (Xiao et al., 2017; MIT) comes from Debian's dataset-fashion-mnist package. The built-in
 tf_efficientnet_lite0 (ImageNet weights) gets a 10-class head; its stem and first six stages stay frozen, so their
@@ -14,7 +14,7 @@ Writes, under --out:
     demo.json       what was built: sizes, seed, seconds per phase, the gallery's sha256 and build rate
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion              # test size
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion-large --train 10000 \\
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion-large --train 10000 \
         --test 1000 --epochs 8                                                                      # benchmark size
 """
 
@@ -126,7 +126,7 @@ def build_demo(
     sample = rng.permutation(len(images))[: max(train, gallery or train)]
     test_order = rng.permutation(len(test_images))
     backbone = load_model(None)
-    data_config = {
+    data_config: dict[str, Any] = {
         "input_size": (3, size, size),
         "interpolation": "bilinear",
         "mean": tuple(backbone.data_config["mean"]),

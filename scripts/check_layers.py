@@ -53,6 +53,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
 ALLOWED: dict[str, tuple[str, ...]] = {
     "publishing": ("publishing", "explainers.models", "explainers.errors", "explainers.types", "explainers.options"),
     "upload_model": ("publishing", "explainers.errors"),
+    "finetune": ("finetuning", "explainers.errors"),
 }
 
 
