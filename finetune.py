@@ -12,6 +12,7 @@ HF_TOKEN or the cached login, as for upload_model.py. The work lives in finetuni
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--head-epochs", type=int, default=defaults.head_epochs, help="epochs training the head alone")
     tr.add_argument(
         "--last-stage-epochs",
+        dest="stage_epochs",
         type=int,
         default=defaults.stage_epochs,
         help="epochs training the last stage with the head afterwards (default 0: the head only)",
@@ -96,15 +98,7 @@ def _export(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     if args.revision and not args.push:
         raise SystemExit("finetune.py train: --revision needs --push REPO")
-    plan = Plan(
-        head_epochs=args.head_epochs,
-        stage_epochs=args.last_stage_epochs,
-        head_lr=args.head_lr,
-        stage_lr=args.stage_lr,
-        correction_weight=args.correction_weight,
-        batch=args.batch,
-        seed=args.seed,
-    )
+    plan = Plan(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Plan)})
     with console_progress("fine-tune") as progress:
         result = train_run(
             args.model,
@@ -158,11 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(exc.code, file=sys.stderr)
             return 2
         return int(exc.code or 0)
-    except (ExplainerError, UploadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except HfHubHTTPError as exc:
-        print(f"error: the Hub refused the upload: {exc}", file=sys.stderr)
+    except (ExplainerError, UploadError, HfHubHTTPError) as exc:
+        hub = "the Hub refused the upload: " if isinstance(exc, HfHubHTTPError) else ""
+        print(f"error: {hub}{exc}", file=sys.stderr)
         return 1
 
 

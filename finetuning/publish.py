@@ -109,18 +109,11 @@ def write_folder(
     with tempfile.TemporaryDirectory(prefix="finetune-") as tmp:
         weights = Path(tmp) / "finetuned.safetensors"
         safetensors.torch.save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
-        folder = build_folder(
-            out,
-            arch=model.architecture,
-            weights=weights,
-            description=description,
-            model_args=model_args,
-            data_config=data_config,
-            repo_id=hub_base,
-        )
+        checkpoint: dict[str, Any] = {"arch": model.architecture, "weights": weights, "model_args": model_args}
+        folder = build_folder(out, description=description, data_config=data_config, repo_id=hub_base, **checkpoint)
         readme = folder / README_NAME
         readme.write_text(readme.read_text(encoding="utf-8") + card_section(figures), encoding="utf-8")
-        verification = verify_folder(folder, arch=model.architecture, weights=weights, model_args=model_args)
+        verification = verify_folder(folder, **checkpoint)
     return folder, verification
 
 
