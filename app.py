@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     source = xai.parse_source(args.model, allow_local=True)
     common.set_startup_source(source)
-    corrections.set_owner(args.owner)
+    corrections.start(owner=args.owner)
     xai.load_model(source)  # once, at start, outside any GPU function
     build_demo().launch(
         server_name=args.host, server_port=args.port, show_error=True, max_file_size=images.MAX_UPLOAD_BYTES

@@ -4,7 +4,9 @@ bad input refused with our message and nothing stored, the rate limit, and the o
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from helpers_app import assert_our_message, call
+from hub_stub import HubStub
 from PIL import Image
 from servers import running_app
 
@@ -129,6 +132,34 @@ def test_a_visitor_over_the_rate_limit_is_refused(served, pictures) -> None:
     assert_our_message(info.value, "too many corrections", "try again in")
     assert CorrectionStore(data).count() == count
     call(Client(url, verbose=False), "correct", [handle_file(str(pictures[1])), "default", "", "Bag", False])
+
+
+def test_on_a_space_the_corrections_are_pushed_to_a_hub_dataset_repo(fashion_demo, pictures, tmp_path: Path) -> None:
+    with HubStub() as stub:
+        env = stub.client_env(tmp_path / "hf_home", token="hf_stub") | {
+            "HF_HUB_OFFLINE": "0",
+            "XAI_DATA_DIR": str(tmp_path / "data"),
+            "XAI_CORRECTIONS_REPO": "acme/corrections",
+            "XAI_CORRECTIONS_EVERY": "0.02",  # minutes: a push every 1.2 s
+        }
+        with running_app(env=env, args=["--model", str(fashion_demo.model_dir)]) as url:
+            client = Client(url, verbose=False)
+            kept = call(client, "correct", [handle_file(str(pictures[2])), "default", "", "Coat", True])[1]
+            hashed = call(client, "correct", [handle_file(str(pictures[3])), "default", "", "Bag", False])[1]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                files = stub.files("acme/corrections", repo_type="dataset")
+                if any(name.startswith("fingerprints/") for name in files) and any(kept["id"] in n for n in files):
+                    break
+                time.sleep(0.5)
+    images = {name: data for name, data in files.items() if name.startswith("records/") and name.endswith(".png")}
+    assert list(images.values()) == [pictures[2].read_bytes()] and kept["id"] in next(iter(images))
+    fingerprints = [
+        json.loads(line) for n, d in files.items() if n.startswith("fingerprints/") for line in d.splitlines()
+    ]
+    assert [row["id"] for row in fingerprints] == [hashed["id"]] and fingerprints[0]["image_sha256"] == sha256(
+        pictures[3]
+    )
 
 
 def test_the_owner_status_is_on_the_page_but_never_an_endpoint(served) -> None:

@@ -5,6 +5,7 @@ Visitors only ever get back their own record's summary; the owner's status shows
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -31,6 +32,15 @@ def set_owner(on: bool) -> None:
     """Show the owner's status accordion in pages built from now on (python app.py --owner)."""
     global _owner
     _owner = on
+
+
+def start(*, owner: bool) -> None:
+    """At app start: the owner flag, and the Hub mirror when XAI_CORRECTIONS_REPO is set (so a missing token or
+    repo stops the start instead of the first visitor's correction).
+    """
+    set_owner(owner)
+    if os.environ.get("XAI_CORRECTIONS_REPO"):
+        intake()
 
 
 def use_intake(intake: Intake | None) -> None:
