@@ -8,6 +8,7 @@ only the chosen parameters move, and the same data give the same weights.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from explainers.options import real, whole
 from explainers.types import LoadedModel, TaskInfo
 
 from .data import Examples
+from .resume import last_stage_forward
 
 Report = Callable[[float, str], None]
 FEATURE_BATCH = 256
@@ -164,9 +166,11 @@ def finetune(
         batches = _Batches(model.task, inputs, targets, weights, scale, plan.batch, generator)
         _fit(batches, forward, params, plan.head_epochs, plan.head_lr, lambda e: step(f"head, epoch {e}"))
     if plan.stage_epochs:
-        params = _select(net, last_stage_parameters(net))
-        batches = _Batches(model.task, images, targets, weights, scale, plan.batch, generator)
-        _fit(batches, net, params, plan.stage_epochs, plan.stage_lr, lambda e: step(f"last stage, epoch {e}"))
+        names = last_stage_parameters(net)
+        forward, inputs = last_stage_forward(net, names, images)  # the frozen stages once, not every step
+        params = _select(net, names)
+        batches = _Batches(model.task, inputs, targets, weights, scale, plan.batch, generator)
+        _fit(batches, forward, params, plan.stage_epochs, plan.stage_lr, lambda e: step(f"last stage, epoch {e}"))
     return net.to(memory_format=torch.contiguous_format).requires_grad_(False).eval()
 
 
@@ -205,10 +209,14 @@ def _fit(
     lr: float,
     step: Callable[[int], None],
 ) -> None:
-    """Weighted-mean loss, AdamW without weight decay (the anchor is the low rate and the original data)."""
+    """Weighted-mean loss; AdamW without weight decay (the anchors are the low rate and the original data), its rate
+    decayed to zero along a half cosine so that the last steps only settle.
+    """
     for p in params:
         p.requires_grad_(True)
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    total = max(1, epochs * -(-len(data.targets) // data.size))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1.0 + math.cos(math.pi * s / total)))
     try:
         for epoch in range(1, epochs + 1):
             for batch in torch.randperm(len(data.targets), generator=data.generator).split(data.size):
@@ -217,6 +225,7 @@ def _fit(
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
+                schedule.step()
                 step(epoch)
     finally:
         for p in params:

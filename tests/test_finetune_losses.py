@@ -9,11 +9,12 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
-from planted import make_loaded, random_images
+from planted import hooks_left, make_loaded, random_images
 
 from explainers.errors import OptionError
 from explainers.types import TaskInfo
 from finetuning import Examples, Plan, Scale, finetune, last_stage_parameters, per_example_loss, score
+from finetuning.resume import Resumed, last_stage_forward
 from finetuning.train import head_parameters
 
 NAMES = ("cat", "dog", "car")
@@ -103,3 +104,31 @@ def test_the_corrections_are_learnt_for_every_task_and_the_loaded_model_is_left_
 def test_each_bad_setting_of_the_plan_is_refused_by_name(change: dict, words: str) -> None:
     with pytest.raises(OptionError, match=re.escape(words)):
         Plan(**change).validate()
+
+
+@pytest.mark.parametrize("arch", ["test_resnet", "test_vit", "test_convnext", "test_efficientnet"])
+def test_the_last_stage_trains_on_cached_stage_inputs_that_give_the_networks_own_outputs(arch: str) -> None:
+    net = timm.create_model(arch, num_classes=3).eval().requires_grad_(False)
+    size = net.pretrained_cfg["input_size"][1]
+    images = torch.randn(5, 3, size, size)
+    forward, inputs = last_stage_forward(net, last_stage_parameters(net), images)
+    assert isinstance(forward, Resumed) and len(inputs) == 5
+    with torch.no_grad():
+        assert torch.allclose(forward(inputs[2:4]), net(images[2:4]), atol=1e-4, rtol=1e-3)
+    assert hooks_left(net) == 0
+
+
+def test_a_stage_that_runs_twice_per_pass_falls_back_to_full_passes() -> None:
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = timm.create_model("test_resnet", num_classes=3)
+            self.feature_info = [{"module": "inner.layer3"}, {"module": "inner.layer4"}]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x) + self.inner(x)
+
+    net = Twice().eval()
+    images = torch.randn(3, 3, 32, 32)
+    forward, inputs = last_stage_forward(net, ["inner.layer4.0.conv1.weight"], images)
+    assert forward is net and inputs is images and hooks_left(net) == 0
