@@ -61,12 +61,18 @@ def license_of(config: Mapping[str, Any], given: str | None) -> str:
 
 def card_section(figures: Mapping[str, Any]) -> str:
     """The card's account of the fine-tune: what it started from, what it learnt from, and before/after figures."""
-    base, plan = figures["base"], figures["plan"]
+    base, plan, original = figures["base"], figures["plan"], figures["original"]
     rev = f"@{base['revision'][:12]}" if base.get("revision") else ""
-    stage = (
-        f"then the last stage with the head for {plan['stage_epochs']} epochs at {plan['stage_lr']:g}"
-        if plan["stage_epochs"]
-        else "the rest of the network unchanged"
+    head = f"the head for {plan['head_epochs']} epochs at learning rate {plan['head_lr']:g}"
+    stage = f"the last stage with the head for {plan['stage_epochs']} epochs at {plan['stage_lr']:g}"
+    schedule = " then ".join(
+        [text for text, epochs in ((head, plan["head_epochs"]), (stage, plan["stage_epochs"])) if epochs]
+    )
+    data = (
+        f"a sample of {original['train']} images of its original data; {original['held']} more were held aside to "
+        "measure forgetting"
+        if original["train"] or original["held"]
+        else "no original data (forgetting was not measured)"
     )
     rows = "\n".join(
         f"| {name} | {row['n']} | {row['metric']} | {_fmt(row['before'])} | {_fmt(row['after'])} |"
@@ -76,10 +82,8 @@ def card_section(figures: Mapping[str, Any]) -> str:
         f"\n\n{CARD_HEADING}\n\n"
         f"`{base['model_id']}{rev}` (weights sha256 `{base['weights_sha256'][:16]}`) fine-tuned by `finetune.py train` "
         f"on {figures['corrections']} corrections from the Space's visitors (each weighted "
-        f"{plan['correction_weight']:g}x) "
-        f"and a sample of {figures['original']['train']} images of its original data; {figures['original']['held']} "
-        f"more were held aside to measure forgetting. Schedule: the head for {plan['head_epochs']} epochs at learning "
-        f"rate {plan['head_lr']:g}, {stage}; batch-norm statistics and dropout frozen; seed {plan['seed']}; "
+        f"{plan['correction_weight']:g}x) and {data}. Schedule: {schedule}, learning rates decayed along a half "
+        f"cosine; batch-norm statistics and dropout frozen; seed {plan['seed']}; "
         f"{figures['seconds']:.0f} s on {figures['threads']} CPU thread(s).\n\n"
         "| set | images | metric | before | after |\n| --- | ---: | --- | ---: | ---: |\n"
         f"{rows}\n"
