@@ -85,9 +85,11 @@ def load_corrections(model: LoadedModel, folder: str | os.PathLike[str], report:
         try:
             row = json.loads(text)
             answer = answer_from_row(model.task, row)
-            path = folder / str(row["file_name"])
-        except (json.JSONDecodeError, TypeError, KeyError, CorrectionError) as exc:
-            reason = type(exc).__name__ if not isinstance(exc, CorrectionError) else "answer does not fit the model"
+            path = (folder / str(row["file_name"])).resolve()
+            if not path.is_relative_to(folder.resolve()):
+                raise KeyError("file_name outside the export")
+        except (json.JSONDecodeError, AttributeError, TypeError, KeyError, CorrectionError) as exc:
+            reason = "answer does not fit the model" if isinstance(exc, CorrectionError) else type(exc).__name__
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
         other += int(row.get("weights_sha256") not in (None, model.weights_sha256))

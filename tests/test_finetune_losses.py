@@ -3,17 +3,28 @@ checks, and that the corrections are learnt for every task while the loaded mode
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from planted import hooks_left, make_loaded, random_images
 
 from explainers.errors import OptionError
 from explainers.types import TaskInfo
-from finetuning import Examples, Plan, Scale, finetune, last_stage_parameters, per_example_loss, score
+from finetuning import (
+    Examples,
+    Plan,
+    Scale,
+    finetune,
+    last_stage_parameters,
+    load_corrections,
+    per_example_loss,
+    score,
+)
 from finetuning.resume import Resumed, last_stage_forward
 from finetuning.train import head_parameters
 
@@ -132,3 +143,21 @@ def test_a_stage_that_runs_twice_per_pass_falls_back_to_full_passes() -> None:
     images = torch.randn(3, 3, 32, 32)
     forward, inputs = last_stage_forward(net, ["inner.layer4.0.conv1.weight"], images)
     assert forward is net and inputs is images and hooks_left(net) == 0
+
+
+def test_export_rows_that_do_not_fit_or_point_outside_the_folder_are_skipped_and_counted(tmp_path) -> None:
+    model = tiny(TaskInfo("multiclass", NAMES))
+    export = tmp_path / "export"
+    export.mkdir()
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(export / "a.png")
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(tmp_path / "outside.png")
+    rows = [
+        {"file_name": "a.png", "id": "good", "label": "dog"},
+        {"file_name": "../outside.png", "id": "escape", "label": "dog"},
+        {"file_name": "a.png", "id": "unknown", "label": "cow"},
+        ["not", "an", "object"],
+    ]
+    (export / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    found = load_corrections(model, export)
+    assert found.examples.ids == ("good",) and found.examples.targets.tolist() == [1]
+    assert found.skipped == {"KeyError": 1, "answer does not fit the model": 1, "AttributeError": 1}
