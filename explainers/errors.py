@@ -43,6 +43,10 @@ class GalleryError(ExplainerError, ValueError):
     """A reference gallery cannot be built or used: no labelled images, corrupt files, or made for other weights."""
 
 
+class CorrectionError(ExplainerError, ValueError):
+    """A visitor's correction cannot be stored: an answer the model's task does not allow, no image, a full store."""
+
+
 class BusyError(ExplainerError, RuntimeError):
     """The server is at capacity; try again in a moment."""
 

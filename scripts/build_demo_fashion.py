@@ -1,4 +1,4 @@
-"""Build the similar-cases demo offline: the built-in backbone fine-tuned on Fashion-MNIST, published with its gallery.
+r"""Build the similar-cases demo offline: the built-in backbone fine-tuned on Fashion-MNIST, published with its gallery.
 
 Fashion-MNIST (Xiao et al., 2017; MIT) comes from Debian's dataset-fashion-mnist package. The built-in
 tf_efficientnet_lite0 (ImageNet weights) gets a 10-class head; its stem and first six stages stay frozen, so their
@@ -13,10 +13,9 @@ Writes, under --out:
     examples/       --examples more test images per class, for the UI
     demo.json       what was built: sizes, seed, seconds per phase, the gallery's sha256 and build rate
 
-Test size (~15 s of CPU), then the benchmark's size (~7 min of CPU):
-
-    OMP_NUM_THREADS=1 python scripts/build_demo_fashion.py --out demo/fashion
-    OMP_NUM_THREADS=1 python scripts/build_demo_fashion.py --out demo/large --train 10000 --test 1000 --epochs 8
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion              # test size
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_demo_fashion.py --out demo/fashion-large --train 10000 \
+        --test 1000 --epochs 8                                                                      # benchmark size
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "explainers.options",
     ),
     "upload_model": ("publishing", "explainers.errors"),
+    "finetune": ("finetuning", "explainers.errors"),
 }
 
 

@@ -25,10 +25,11 @@ from PIL import Image
 
 import app
 from explainers import registry
+from explainers.corrections import CorrectionStore, Intake
 from explainers.methods import integrated_gradients as ig
 from explainers.methods import occlusion
 from ui import batch as batch_tab
-from ui import common, compare, counterfactual, gpu, gradcam, predict, reproduce
+from ui import common, compare, corrections, counterfactual, gpu, gradcam, predict, reproduce
 from ui import integrated_gradients as ig_tab
 from ui import occlusion as occlusion_tab
 
@@ -57,6 +58,15 @@ def cheap_scorecards() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gpu, "QUALITY_STEPS", 2)
         yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def correction_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorrectionStore]:
+    """/correct writes to a store of its own here, without a rate limit (the fuzzer is one very busy visitor)."""
+    store = CorrectionStore(tmp_path_factory.mktemp("corrections"))
+    corrections.use_intake(Intake(store))
+    yield store
+    corrections.use_intake(None)
 
 
 @pytest.fixture(scope="module")
@@ -615,6 +625,24 @@ def test_replay_of_deeply_nested_json_gets_our_message(photo: str, tmp_path: Pat
     _assert_gradio_error(info.value)
 
 
+@settings(FUZZ, max_examples=40)
+@given(
+    answer=class_names_like | odd_text,
+    consent=mostly(st.booleans(), st.sampled_from([None, "yes", 1, 0.0])),
+    image=mostly(st.just("photo"), st.sampled_from([None, ""])),
+)
+def test_correct_stores_one_record_or_gives_our_message_and_stores_nothing(
+    photo: str, correction_store: CorrectionStore, answer: str, consent: Any, image: str | None
+) -> None:
+    before = correction_store.count()
+    out = _result_or_our_error(
+        corrections.on_correct, photo if image == "photo" else image, "default", "", answer, consent
+    )
+    assert correction_store.count() == before + (out is not None)
+    if out is not None:
+        assert out[1]["id"] in out[0] or out[1]["id"][:8] in out[0]
+
+
 # ------------------------------------------------------------------------------------------------ output arity
 
 # endpoint -> a cheap call of its handler
@@ -633,6 +661,7 @@ CALLS = {
     ),
     "compare": lambda photo: final(compare.on_compare(photo, "default", "", "top-1", "raises", ["gradcam"])),
     "batch": lambda photo: final(batch_tab.on_batch([photo], "default", "", "top-1", "raises", ["gradcam"])),
+    "correct": lambda photo: corrections.on_correct(photo, "default", "", "espresso", False),
 }
 
 

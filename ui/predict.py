@@ -10,7 +10,7 @@ import numpy as np
 import explainers as xai
 from explainers.layers import candidate_layers
 
-from . import gpu
+from . import corrections, gpu
 from .common import CHEAP_CONCURRENCY, TOP1, endpoint, model, require_image
 from .components import Inputs
 
@@ -76,6 +76,7 @@ def build(inputs: Inputs) -> None:
         decision = gr.Markdown()
         label = gr.Label(num_top_classes=5, label="Top classes")
         result = gr.JSON(label="Result")
+        corrections.build(inputs)
     predict_button.click(
         on_predict,
         inputs.upload,

@@ -1,8 +1,10 @@
 """A local, in-memory stand-in for the Hugging Face Hub HTTP API, for offline tests of the real huggingface_hub client.
 
-Only model repos named ``owner/name`` are served. Every file is a regular git blob served straight from memory:
-the stub never redirects to a CDN, never answers with LFS or Xet metadata, and tells the upload client that every
-file is "regular", so downloads and uploads need nothing but this server. Routes follow huggingface_hub 2.4.0:
+Model repos named ``owner/name`` are served, and dataset repos (``repo_type="dataset"``) for uploads: create_repo,
+create_commit and CommitScheduler (their routes under /api/datasets/ mirror the model routes). Every file is a
+regular git blob served straight from memory: the stub never redirects to a CDN, never answers with LFS or Xet
+metadata, and tells the upload client that every file is "regular", so downloads and uploads need nothing but this
+server. Routes follow huggingface_hub 2.4.0:
 
     HEAD|GET /{repo}/resolve/{rev}/{path}         hf_hub_download, file_exists, timm hf-hub: weights and config
     GET  /api/models/{repo}[/revision/{rev}]      model_info, repo_info, repo_exists; snapshot_download's rev -> sha
@@ -199,19 +201,19 @@ class HubStub:
             commit = self._commit(repo_id, repo, revision, blobs, set(), f"Add {len(blobs)} file(s)", "")
         return commit.sha
 
-    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
-        """Content of every file of a repo at a revision (branch, PR ref or sha)."""
+    def files(self, repo_id: str, revision: str = "main", *, repo_type: str = "model") -> dict[str, bytes]:
+        """Content of every file of a repo (a dataset repo with repo_type="dataset") at a branch, PR ref or sha."""
         with self._lock:
-            repo = self._get_repo(repo_id)
+            repo = self._get_repo(_key(repo_id, repo_type))
             sha = repo.resolve(revision)
             if sha is None:
                 raise KeyError(f"repo {repo_id} has no revision {revision!r}; refs: {sorted(repo.refs)}")
             return dict(repo.commits[sha].files)
 
-    def commits(self, repo_id: str) -> list[str]:
+    def commits(self, repo_id: str, *, repo_type: str = "model") -> list[str]:
         """Shas of every commit of a repo, on any branch, oldest first."""
         with self._lock:
-            return list(self._get_repo(repo_id).commits)
+            return list(self._get_repo(_key(repo_id, repo_type)).commits)
 
     def client_env(self, hf_home: str | os.PathLike[str], *, token: str | None = None) -> dict[str, str]:
         """Environment for a subprocess whose huggingface_hub (and timm) must talk to this stub only.
@@ -336,21 +338,24 @@ class HubStub:
             return _json({"errors": [], "warnings": []})
         if route == ("POST", "repos") and parts[1:] == ["create"]:
             return self._create_repo(headers, body)
-        if parts[:1] == ["models"] and len(parts) >= 3:
-            return self._model_api(method, "/".join(parts[1:3]), parts[3:], query, headers, body)
+        if parts[:1] in (["models"], ["datasets"]) and len(parts) >= 3:
+            repo_id = _key("/".join(parts[1:3]), parts[0][:-1])
+            return self._model_api(method, repo_id, parts[3:], query, headers, body)
         raise _not_implemented(method, urlsplit(raw).path)
 
     def _create_repo(self, headers: Mapping[str, str], body: bytes) -> _Response:
         _require_token(headers)
         payload = json.loads(body)
-        if payload.get("type", "model") != "model":
-            raise _HubError(501, f"HubStub serves model repos only, not {payload['type']!r} repos")
+        kind = payload.get("type", "model")
+        if kind not in ("model", "dataset"):
+            raise _HubError(501, f"HubStub serves model and dataset repos only, not {kind!r} repos")
         repo_id = f"{payload.get('organization') or USER}/{payload['name']}"
-        url = f"{self.url}/{repo_id}"
-        if repo_id in self._repos:
-            return _json({"error": "You already created this model repo", "url": url}, 409)
-        repo = self._repos[repo_id] = _Repo(created=_now())
-        self._commit(repo_id, repo, "main", {".gitattributes": _GITATTRIBUTES}, set(), "initial commit", "")
+        key = _key(repo_id, kind)
+        url = f"{self.url}/{key}"
+        if key in self._repos:
+            return _json({"error": f"You already created this {kind} repo", "url": url}, 409)
+        repo = self._repos[key] = _Repo(created=_now())
+        self._commit(key, repo, "main", {".gitattributes": _GITATTRIBUTES}, set(), "initial commit", "")
         return _json({"url": url, "name": repo_id, "id": repo_id})
 
     def _model_api(
@@ -388,7 +393,8 @@ class HubStub:
                 return self._create_branch(repo_id, arg, json.loads(body or b"{}").get("startingPoint"))
             if action == "discussions" and not arg:
                 return self._open_discussion(repo_id, json.loads(body))
-        raise _not_implemented(method, "/api/models/" + "/".join([repo_id, *rest]))
+        where = repo_id if repo_id.startswith("datasets/") else f"models/{repo_id}"
+        raise _not_implemented(method, f"/api/{where}/" + "/".join(rest))
 
     def _model_info(self, repo_id: str, revision: str, *, blobs: bool) -> _Response:
         repo, commit = self._repo_at(repo_id, revision)
@@ -571,6 +577,11 @@ class HubStub:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _key(repo_id: str, repo_type: str) -> str:
+    """Where a repo is kept: model repos under their id, dataset repos under "datasets/<id>" (as in Hub URLs)."""
+    return repo_id if repo_type == "model" else f"{repo_type}s/{repo_id}"
 
 
 def _as_bytes(content: bytes | str | pathlib.Path) -> bytes:
