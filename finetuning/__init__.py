@@ -7,7 +7,7 @@ run does all of it in order and records the fine-tune in the app's store.
 """
 
 from explainers.corrections import CorrectionStore, data_dir, export
-from explainers.similar import console_progress
+from explainers.similar.build import console_progress
 from publishing import UploadError
 
 from .data import Corrections, Examples, load_corrections, load_original
