@@ -112,7 +112,7 @@ def _document(fn: Callable[..., Any], returns: tuple[str, ...], about: str) -> s
         name, sep, text = line.strip().partition(": ")
         if sep:
             own[name] = text
-    names = [n for n in inspect.signature(fn).parameters if n != "progress"]
+    names = [n for n in inspect.signature(fn).parameters if n not in ("progress", "request")]
     args = [f"    {n}: {own.get(n) or ARGS.get(n, '')}".rstrip() for n in names]
     lines = [summary.strip(), "", "Args:", *args]
     outs = [line.strip() for line in own_returns.splitlines() if line.strip()] + list(returns)

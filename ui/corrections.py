@@ -14,7 +14,7 @@ import gradio as gr
 from explainers.corrections import Intake, hint, open_intake
 
 from . import gpu
-from .common import CHEAP_CONCURRENCY, model, user_errors
+from .common import CHEAP_CONCURRENCY, endpoint, model, user_errors
 from .components import Inputs
 
 ANSWER_INFO = (
@@ -68,11 +68,21 @@ def visitor_key(request: gr.Request | None) -> str:
     return f"host:{getattr(client, 'host', None) or 'local'}"
 
 
-@user_errors
+@endpoint("correct")
 def on_correct(
     image: Any, model_id: str, revision: str, answer: str, consent: bool, request: gr.Request | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Store the right answer for this image: a confirmation and the record's summary (its id, no image bytes)."""
+    """Store the right answer for this image: a confirmation and the record's summary (its id, no image bytes).
+
+    Args:
+        answer: the right answer in the model's terms: a class; labels separated by commas; or values with units
+            ("calories = 350 kcal; protein = 12 g").
+        consent: True keeps the image for fine-tuning; False keeps only its sha256.
+
+    Returns:
+        a confirmation in words
+        JSON: the stored record's summary (id, model, revision, weights sha256, prediction, answer, time)
+    """
     loaded = model(model_id, revision)
     record = intake().submit(
         loaded,
