@@ -13,7 +13,7 @@ from pathlib import Path
 from explainers.corrections import CorrectionStore, export
 from explainers.corrections.store import Record, new_id, now
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 # A writer that stores records as fast as it can and prints each id once its transaction has committed.
 WRITER = """
