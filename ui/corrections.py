@@ -178,11 +178,15 @@ def on_owner_status() -> str:
 
 def _table(evaluation: dict[str, Any]) -> list[str]:
     rows = [
-        f"| {name} | {row['n']} | {row['metric']} | {row['before']:.3f} | {row['after']:.3f} |"
+        f"| {name} | {row['n']} | {row['metric']} | {_figure(row['before'])} | {_figure(row['after'])} |"
         for name, row in evaluation.items()
     ]
     head = "| set | images | metric | before | after |\n| --- | ---: | --- | ---: | ---: |\n"
     return [head + "\n".join(rows)] if rows else []
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"  # None: a set with no images (no --original held aside)
 
 
 def _offered() -> str:

@@ -186,3 +186,16 @@ def test_the_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("XAI_RETRAIN_ARGS", "--head-epochs 5 --correction-weight '4'")
     assert Settings.from_env() == Settings(10, "/data/train", ("--head-epochs", "5", "--correction-weight", "4"))
     assert Settings.from_env(after=2).after == 2
+
+
+def test_the_owner_status_shows_a_dash_for_a_set_without_images(tmp_path: Path) -> None:
+    store = CorrectionStore(tmp_path)
+    empty = {"n": 0, "metric": "accuracy", "before": None, "after": None}  # no --original: nothing held aside
+    store.record_finetune("model", None, {"corrections": 2, "evaluation": {"held-aside original": empty}}, [])
+    corrections.use_intake(Intake(store))
+    try:
+        status = corrections.on_owner_status()
+    finally:
+        corrections.use_intake(None)
+    assert "| held-aside original | 0 | accuracy | — | — |" in status
+    assert "Automatic retraining is off (`XAI_RETRAIN_AFTER=N`" in status
