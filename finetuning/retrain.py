@@ -11,6 +11,7 @@ one JSON file, replaced atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -85,12 +86,14 @@ class Retrainer:
         self.command = tuple(command or (sys.executable, str(FINETUNE)))
         self._lock = threading.Lock()  # one job at a time, and one writer of the state file
         self._job: dict[str, Any] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._idle = threading.Event()
         self._idle.set()
         with self._lock:
             state = self._read()
             if state.get("job"):
                 job = state["job"]
+                _stop_orphan(job.get("pid"), self.folder / "work" / job["id"])
                 reason = f"interrupted: the app stopped during its {job.get('step', 'start')} step"
                 self._write(job=None, last=_result(job, "failed", reason=reason))
             shutil.rmtree(self.folder / "work", ignore_errors=True)
@@ -162,6 +165,12 @@ class Retrainer:
                 self._idle.set()
         return str(job["id"])
 
+    def stop(self) -> None:
+        """Kill the running step, if any (at the app's exit); the job then records the signal as its failure."""
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job runs in this process (True), or ``timeout`` seconds pass (False)."""
         return self._idle.wait(timeout)
@@ -206,8 +215,11 @@ class Retrainer:
             if not nice:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, NICE)
             with self._lock:
+                self._proc = proc
                 self._write(job=job | {"step": step, "pid": proc.pid, "step_started": now()})
             code = proc.wait()
+            with self._lock:
+                self._proc = None
         if code < 0:
             raise _Failed(f"{step} was killed by {signal.Signals(-code).name}")
         if code:
@@ -262,6 +274,21 @@ def _result(job: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
         "finished": finished,
         "seconds": round(seconds, 1),
     }
+
+
+def _stop_orphan(pid: Any, work: Path) -> None:
+    """Kill a step that a stopped app left running: the process ``pid``, only if it still runs in ``work``.
+
+    Its result would be thrown away, and train would mark the corrections it used as no longer new. Linux's /proc
+    tells what the process runs; where there is none, or it has exited, there is nothing to do.
+    """
+    try:
+        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except (OSError, TypeError, ValueError):
+        return
+    if str(work).encode() in cmdline:  # its --out is in this job's folder: not a new process that reused the pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def _lines(log: Path) -> list[str]:

@@ -6,6 +6,7 @@ Visitors only ever get back their own record's summary; the owner's status shows
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -57,8 +58,10 @@ def start(
     _retrain = Settings.from_env(retrain_after)
     if os.environ.get("XAI_CORRECTIONS_REPO"):
         intake()
-    if _retrain.after and not owner:
-        log.warning("retraining after %d corrections; only the owner's status (--owner) serves one", _retrain.after)
+    if _retrain.after:
+        atexit.register(_stop_job)  # a job must not outlive the app (a killed app's is stopped at the next start)
+        if not owner:
+            log.warning("retraining after %d corrections; only the owner's status (--owner) serves one", _retrain.after)
     if source is None:
         return None
     _startup = source.display
@@ -95,6 +98,11 @@ def retrainer() -> Retrainer:
         if _retrainer is None or _retrainer.store is not store:
             _retrainer = Retrainer(store, _retrain)
         return _retrainer
+
+
+def _stop_job() -> None:
+    if _retrainer is not None:
+        _retrainer.stop()
 
 
 def retrain_in_background() -> threading.Thread | None:

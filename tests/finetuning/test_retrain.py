@@ -8,6 +8,9 @@ import contextlib
 import hashlib
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -159,13 +162,25 @@ def test_a_train_that_exits_non_zero_leaves_no_candidate_the_model_untouched_and
     assert retrainer.after_correction(str(fashion_demo.model_dir), loaded.model_id) is None
 
 
-def test_a_job_left_running_by_a_stopped_app_is_recorded_as_interrupted_and_its_work_removed(tmp_path: Path) -> None:
+def test_a_job_left_running_by_a_stopped_app_is_stopped_recorded_as_interrupted_and_its_work_removed(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "retrain"
-    (folder / "work" / "abc" / "out" / "model").mkdir(parents=True)
-    (folder / "work" / "abc" / "out" / "model" / "model.safetensors").write_bytes(b"half")
-    job = {"id": "abc", "started": "2026-01-01T00:00:00+00:00", "source": "x", "step": "train", "pid": 1}
-    (folder / "state.json").write_text(json.dumps({"job": job}))
-    status = Retrainer(CorrectionStore(tmp_path), Settings(after=1)).status()
+    out = folder / "work" / "abc" / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "model.safetensors").write_bytes(b"half")
+    sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+    orphan = subprocess.Popen([*sleep, "--out", str(out)])  # as the stopped app's train step
+    bystander = subprocess.Popen([*sleep, "--out", str(tmp_path / "elsewhere")])  # not this job's: left alone
+    try:
+        job = {"id": "abc", "started": "2026-01-01T00:00:00+00:00", "source": "x", "step": "train", "pid": orphan.pid}
+        (folder / "state.json").write_text(json.dumps({"job": job}))
+        status = Retrainer(CorrectionStore(tmp_path), Settings(after=1)).status()
+        assert orphan.wait(timeout=10) == -signal.SIGKILL and bystander.poll() is None
+    finally:
+        orphan.kill()
+        bystander.kill()
+        bystander.wait()
     assert status["job"] is None and status["last"]["status"] == "failed"
     assert "interrupted: the app stopped during its train step" in status["last"]["reason"]
     assert not (folder / "work").exists() and not (folder / "candidates").exists()
@@ -199,3 +214,32 @@ def test_the_owner_status_shows_a_dash_for_a_set_without_images(tmp_path: Path) 
         corrections.use_intake(None)
     assert "| held-aside original | 0 | accuracy | — | — |" in status
     assert "Automatic retraining is off (`XAI_RETRAIN_AFTER=N`" in status
+
+
+def test_stop_at_the_apps_exit_kills_the_running_step_and_the_job_says_so(demo, tmp_path: Path) -> None:
+    loaded, pictures = demo
+    store = CorrectionStore(tmp_path)
+    submit(store, loaded, pictures[:1])
+    slow = (sys.executable, "-c", "import time; time.sleep(120)")  # stands in for finetune.py: export never ends
+    retrainer = Retrainer(store, Settings(after=1), command=slow)
+    thread = threading.Thread(target=retrainer.after_correction, args=("x", loaded.model_id))
+    thread.start()
+    try:
+        pid = wait_for_pid(retrainer)
+        assert psutil.Process(pid).nice() == 19
+    finally:
+        retrainer.stop()
+        thread.join(timeout=30)
+    last = retrainer.status()["last"]
+    assert last["status"] == "failed" and last["reason"] == "export was killed by SIGKILL", last
+    assert retrainer.status()["job"] is None and not any((retrainer.folder / "work").iterdir())
+
+
+def wait_for_pid(retrainer: Retrainer, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = retrainer.status()["job"]
+        if job and job.get("pid"):
+            return int(job["pid"])
+        time.sleep(0.05)
+    raise AssertionError(f"no step started within {timeout} s")
