@@ -62,9 +62,9 @@ def start(
         atexit.register(_stop_job)  # a job must not outlive the app (a killed app's is stopped at the next start)
         if not owner:
             log.warning("retraining after %d corrections; only the owner's status (--owner) serves one", _retrain.after)
+    _startup = source.display if source is not None else "default"
     if source is None:
         return None
-    _startup = source.display
     folder = served_candidate(data_dir(), _startup)
     if folder is None:
         return source
