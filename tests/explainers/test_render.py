@@ -349,3 +349,32 @@ def test_overlay_never_raises_for_finite_input_and_returns_uint8_of_the_expected
     out = overlay(rgb, heatmap, box, signed=signed, colorbar=colorbar)
     assert out.dtype == np.uint8
     assert out.shape == (height + (colorbar_height(width) if colorbar else 0), width, 3)
+
+
+def test_strong_evidence_stays_visible_on_a_red_subject() -> None:
+    """A red overlay on a red cup: the picture goes grey under the map, so strong and no evidence look different."""
+    red = np.zeros((H, W, 3), dtype=np.uint8)
+    red[...] = (200, 30, 30)
+    heatmap = np.zeros(MODEL_HW, dtype=np.float32)
+    heatmap[:, 8:] = 1.0
+    out = overlay(red, heatmap, BOX, colorbar=False).astype(int)
+    nothing, strong = out[40, 30], out[40, 90]
+    assert np.abs(strong - nothing).sum() > 80, (nothing, strong)  # was 5 with the photo in colour
+    assert nothing[0] == nothing[1] == nothing[2]  # where the map says nothing the subject is grey, not red
+
+
+def test_strong_evidence_is_outlined_in_black_outside_its_region() -> None:
+    heatmap = np.zeros(MODEL_HW, dtype=np.float32)
+    heatmap[4:12, 4:12] = 1.0
+    out = overlay(grey(200), heatmap, BOX, colorbar=False)
+    black = (out[:, 20:100] == 0).all(axis=2)
+    assert black.sum() > 40  # the outline of an 8x8-cell square at 5 px per cell
+    assert redness(out[40, 60]) > 60  # the region itself keeps its colour
+
+
+def test_a_saturated_end_of_the_colour_bar_says_the_map_goes_beyond_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = drawn_texts(monkeypatch)
+    heatmap = peak_map(1, 1, 0.722)
+    heatmap[2, 2] = -0.1
+    overlay(grey(), heatmap, BOX, scale=0.692)
+    assert {"-0.692", ">=+0.692", "min -0.1  max 0.722"} <= set(texts)
