@@ -67,7 +67,7 @@ def ranked(receipts: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def trust_sentence(receipts: Sequence[Mapping[str, Any]]) -> str:
-    """ "Trust X because ..." from receipts that carry ``rank`` blocks; "" when none does."""
+    """The "trust X because ..." sentence from receipts that carry ``rank`` blocks; "" when none does."""
     ordered = [r for r in ranked(receipts) if r.get("rank")]
     if not ordered:
         return ""

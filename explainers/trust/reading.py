@@ -1,4 +1,4 @@
-""" "How to read this": what the picture's colours, outline, grey border and box mean, and the badge's words, in plain
+"""How to read this: what the picture's colours, outline, grey border and box mean, and the badge's words, in plain
 language from a receipt (fixed templates, like report.py).
 """
 
