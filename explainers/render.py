@@ -276,9 +276,13 @@ def change_overlay(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float]
 
 
 def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float], threshold: float) -> np.ndarray:
-    """The original picture, greyed and dimmed except where the change / its maximum >= threshold.
+    """The original picture, greyed and dimmed except where the edit is concentrated.
 
-    Outside the crop box nothing changed, so only threshold 0 keeps it. Cheap enough for every slider move.
+    The threshold is relative to the edit's own size, not to its single largest pixel: it is the share of the edit's
+    total change (|delta| summed over pixels) left out. The most-changed pixels that together hold the remaining
+    1 - threshold are kept in colour, so an imperceptible edit shows where it is as clearly as a visible one. 0 keeps
+    the whole picture; 1 only the most-changed pixel. Outside the crop box nothing changed. Cheap enough for every
+    slider move.
 
     Raises:
         OptionError: threshold outside [0, 1].
@@ -290,14 +294,27 @@ def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[floa
     magnitude = _change(delta)
     if threshold == 0:
         return rgb.copy()
-    peak = magnitude.max()
     out = _dimmed(rgb)
-    projected = _project(magnitude / peak if peak > 0 else magnitude, crop_box, *rgb.shape[:2])
+    level = change_level(magnitude, threshold)
+    if level <= 0:
+        return out  # nothing changed
+    projected = _project(magnitude / level, crop_box, *rgb.shape[:2])
     if projected is not None:
         region, norm = projected
-        keep = norm >= threshold
+        keep = norm >= 1.0 - 1e-6
         out[region][keep] = rgb[region][keep]
     return out
+
+
+def change_level(magnitude: np.ndarray, threshold: float) -> float:
+    """The smallest change kept at ``threshold``: the pixels changed at least this much hold 1 - threshold of the
+    total change (0 when nothing changed)."""
+    values = np.sort(np.asarray(magnitude, dtype=np.float64).ravel())[::-1]
+    total = values.sum()
+    if total <= 0:
+        return 0.0
+    index = int(np.searchsorted(np.cumsum(values), (1.0 - threshold) * total * (1 - 1e-9)))
+    return float(values[min(index, values.size - 1)])
 
 
 def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:

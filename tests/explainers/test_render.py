@@ -16,6 +16,7 @@ from explainers.models.preprocess import crop_box as timm_crop_box
 from explainers.render import (
     COLORBAR_HEIGHT,
     TITLE_HEIGHT,
+    change_level,
     change_overlay,
     colorbar_height,
     mark_box,
@@ -378,3 +379,23 @@ def test_a_saturated_end_of_the_colour_bar_says_the_map_goes_beyond_it(monkeypat
     heatmap[2, 2] = -0.1
     overlay(grey(), heatmap, BOX, scale=0.692)
     assert {"-0.692", ">=+0.692", "min -0.1  max 0.722"} <= set(texts)
+
+
+def test_an_imperceptible_edit_still_shows_where_it_is_at_the_default_threshold() -> None:
+    """A faint change over a region plus one strong pixel: relative to the peak (the old threshold) only the pixel
+    would show; relative to the edit's total change the region holds most of it and shows."""
+    delta = np.zeros((16, 16, 3), dtype=np.float32)
+    delta[4:12, 4:12] = 1 / 255  # one grey level: invisible to a person
+    delta[0, 0] = 40 / 255
+    kept = (masked_by_change(grey(200), delta, BOX, 0.5) == 200).all(axis=2)
+    y, x = original_pixel(8, 8)
+    assert kept[y, x] and kept[:, 20:100].mean() > 0.2
+
+
+def test_the_change_level_keeps_the_pixels_that_hold_the_rest_of_the_edit() -> None:
+    magnitude = np.array([[4.0, 3.0], [2.0, 1.0]])
+    assert change_level(magnitude, 0.0) == 1.0  # everything: 10 of 10
+    assert change_level(magnitude, 0.3) == 3.0  # 4 + 3 = 7 of 10
+    assert change_level(magnitude, 0.25) == 2.0  # 7.5 needed: 4 + 3 + 2
+    assert change_level(magnitude, 1.0) == 4.0
+    assert change_level(np.zeros((2, 2)), 0.5) == 0.0
