@@ -308,7 +308,8 @@ def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[floa
 
 def change_level(magnitude: np.ndarray, threshold: float) -> float:
     """The smallest change kept at ``threshold``: the pixels changed at least this much hold 1 - threshold of the
-    total change (0 when nothing changed)."""
+    total change (0 when nothing changed).
+    """
     values = np.sort(np.asarray(magnitude, dtype=np.float64).ravel())[::-1]
     total = values.sum()
     if total <= 0:
