@@ -143,7 +143,11 @@ def test_6_compare_ranks_the_maps_in_a_gallery_of_full_size_panels_with_a_legend
     first = panel.locator(".thumbnail-lg img").first
     assert _picture(page, first).shape[1] >= 400, "each panel is the upload at full size"
     width = first.evaluate("el => el.getBoundingClientRect().width")
-    assert width >= 0.35 * SIZES[page.size]["width"], f"a panel is {width} px wide at {page.size}"
+    column = panel.evaluate("el => el.getBoundingClientRect().width")
+    assert width >= 0.4 * column, f"a panel is {width} px wide in a {column} px column at {page.size}"
+    bottom = panel.locator(".thumbnail-lg").last.evaluate("el => el.getBoundingClientRect().bottom")
+    box = panel.locator(".grid-wrap").evaluate("el => el.getBoundingClientRect().bottom")
+    assert bottom <= box + 1, "every panel shows in full, none cut off by the gallery's own scroll box"
     receipts = json.loads(page.request.get(panel.locator("a[href$='.json']").first.get_attribute("href")).body())
     assert [registry.key(r["method"], r["options"]) for r in receipts] == COMPARED
     assert sorted(r["rank"]["position"] for r in receipts) == [1, 2, 3]

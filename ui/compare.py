@@ -186,7 +186,11 @@ def build(inputs: Inputs) -> None:
         run_button = gr.Button("Compare on one colour scale", variant="primary")
         legend = gr.HTML()
         gallery = gr.Gallery(
-            label="Maps, ranked (click one to enlarge)", columns=2, height="auto", object_fit="contain", preview=False
+            label="Maps, ranked (click one to enlarge)",
+            columns=2,
+            height="max-content",
+            object_fit="contain",
+            preview=False,
         )
         with gr.Accordion("All maps in one picture (also what /compare returns)", open=True) as one_picture:
             side_by_side = picture_output("Side by side")

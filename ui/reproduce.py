@@ -157,7 +157,9 @@ def build(inputs: Inputs) -> None:
             receipt_file = gr.File(label="Receipt (.json)", file_types=[".json"], type="filepath")
             map_file = gr.File(label="Kept map (.npy, optional)", file_types=[".npy"], type="filepath")
         run_button = gr.Button("Replay", variant="primary")
-        pictures = gr.Gallery(label="Replayed maps", columns=2, height="auto", object_fit="contain", preview=False)
+        pictures = gr.Gallery(
+            label="Replayed maps", columns=2, height="max-content", object_fit="contain", preview=False
+        )
         npy = gr.File(label="Replayed map (.npy; of a Compare receipt, the first map)")
         result = gr.JSON(label="Replay")
     run_button.click(

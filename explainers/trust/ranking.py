@@ -102,7 +102,7 @@ def table(receipts: Sequence[Mapping[str, Any]]) -> str:
     and the randomisation check.
     """
     rows = [
-        "| # | Method | Verdict | Gain vs random order (0) | Blurred copy's gain | Randomised-model correlation |",
+        "| # | Method | Verdict | Gain vs random order (0) | Blurred copy | Randomised model ρ |",
         "|---|---|---|---|---|---|",
     ]
     for r in ranked(receipts):
