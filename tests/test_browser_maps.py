@@ -134,7 +134,7 @@ def test_6_compare_ranks_the_maps_in_a_gallery_of_full_size_panels_with_a_legend
     shot = _screenshot(page, "6_compare")
     captions = panel.locator(".caption-label").all_inner_texts()
     assert [c.split()[0] for c in captions] == ["#1", "#2", "#3"], (captions, shot)
-    assert {c.split(" · ")[0].split(" ", 1)[1] for c in captions} == {"Grad-CAM", "HiResCAM", "Occlusion"}
+    assert {c.split()[1] for c in captions} == {"Grad-CAM", "HiResCAM", "Occlusion"}
     text = panel.inner_text()
     assert "Trust " in text or "No map passes" in text or "trust none" in text, shot
     assert "Gain vs random order" in text and "Blurred copy" in text  # the ranked table and its controls
@@ -144,7 +144,8 @@ def test_6_compare_ranks_the_maps_in_a_gallery_of_full_size_panels_with_a_legend
     assert _picture(page, first).shape[1] >= 400, "each panel is the upload at full size"
     width = first.evaluate("el => el.getBoundingClientRect().width")
     column = panel.evaluate("el => el.getBoundingClientRect().width")
-    assert width >= 0.4 * column, f"a panel is {width} px wide in a {column} px column at {page.size}"
+    share = 0.8 if page.size == "phone" else 0.4  # one panel a row on a phone, two elsewhere
+    assert width >= share * column, f"a panel is {width} px wide in a {column} px column at {page.size}"
     bottom = panel.locator(".thumbnail-lg").last.evaluate("el => el.getBoundingClientRect().bottom")
     box = panel.locator(".grid-wrap").evaluate("el => el.getBoundingClientRect().bottom")
     assert bottom <= box + 1, "every panel shows in full, none cut off by the gallery's own scroll box"

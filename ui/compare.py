@@ -25,6 +25,11 @@ from .jobs import progress_for
 CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
 KEPT_GALLERIES = 64  # the last runs' full-size panels, for the gallery event that follows each run
 UNIT = "evidence density on a 16 x 16 grid (1 = the evidence spread evenly)"
+# Galleries of maps (Compare, Reproduce) show one full-width panel per row on a phone, two side by side elsewhere.
+PHONE_CSS = (
+    "<style>@media (max-width: 640px) { .xai-gallery .grid-container "
+    "{ grid-template-columns: minmax(0, 1fr) !important; } }</style>"
+)
 _galleries: OrderedDict[tuple[str, ...], tuple[list[tuple[str, str]], str]] = OrderedDict()
 _lock = threading.Lock()
 
@@ -131,10 +136,8 @@ def _keep_gallery(loaded: xai.LoadedModel, view: View, scored: list[Scored], rec
         box = d.extras.get("critical_box")
         if box is not None:
             rgb = render.mark_box(rgb, tuple(box), view.crop_box, model_hw=loaded.input_size)
-        gain = f" · gain {block['gain']:.2f}" if block.get("gain") is not None else ""
-        caption = (
-            f"#{block['position']} {block['label']} · {BADGE_ICONS.get(block['badge'], '')} {block['badge']}{gain}"
-        )
+        gain = f" gain {block['gain']:.2f}" if block.get("gain") is not None else ""
+        caption = f"#{block['position']} {block['label']} {BADGE_ICONS.get(block['badge'], '')}{gain}"
         panels.append((outputs.save_png(rgb, f"compare-{block['position']}", compress_level=1), caption))
     note = (
         "All panels share this scale, so equal colours mean equal evidence. Red: supports the target; blue: counts "
@@ -184,13 +187,14 @@ def build(inputs: Inputs) -> None:
             "Grad-CAM's variants share one forward and backward, so they cost little",
         )
         run_button = gr.Button("Compare on one colour scale", variant="primary")
-        legend = gr.HTML()
+        legend = gr.HTML(head=PHONE_CSS)
         gallery = gr.Gallery(
             label="Maps, ranked (click one to enlarge)",
             columns=2,
             height="max-content",
             object_fit="contain",
             preview=False,
+            elem_classes=["xai-gallery"],
         )
         with gr.Accordion("All maps in one picture (also what /compare returns)", open=True) as one_picture:
             side_by_side = picture_output("Side by side")

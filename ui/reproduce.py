@@ -158,7 +158,12 @@ def build(inputs: Inputs) -> None:
             map_file = gr.File(label="Kept map (.npy, optional)", file_types=[".npy"], type="filepath")
         run_button = gr.Button("Replay", variant="primary")
         pictures = gr.Gallery(
-            label="Replayed maps", columns=2, height="max-content", object_fit="contain", preview=False
+            label="Replayed maps",
+            columns=2,
+            height="max-content",
+            object_fit="contain",
+            preview=False,
+            elem_classes=["xai-gallery"],
         )
         npy = gr.File(label="Replayed map (.npy; of a Compare receipt, the first map)")
         result = gr.JSON(label="Replay")
