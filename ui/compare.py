@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
@@ -18,19 +18,36 @@ from explainers.trust import ranking, report
 from explainers.trust.curves import density
 
 from . import gpu, outputs
-from .common import BADGE_ICONS, OVERLAY_ALPHA, View, badge, endpoint, model, picture, plain, require_image
+from .common import BADGE_ICONS, OVERLAY_ALPHA, View, badge, endpoint, model, picture, plain, require_image, user_errors
 from .components import Inputs, picture_output
 from .jobs import progress_for
 
 CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
-KEPT_GALLERIES = 64  # the last runs' full-size panels, for the gallery event that follows each run
+KEPT_GALLERIES = 16  # the last runs' maps (~0.2 MB each per map and photo), for the gallery event after each run
 UNIT = "evidence density on a 16 x 16 grid (1 = the evidence spread evenly)"
 # Galleries of maps (Compare, Reproduce) show one full-width panel per row on a phone, two side by side elsewhere.
 PHONE_CSS = (
     "<style>@media (max-width: 640px) { .xai-gallery .grid-container "
     "{ grid-template-columns: minmax(0, 1fr) !important; } }</style>"
 )
-_galleries: OrderedDict[tuple[str, ...], tuple[list[tuple[str, str]], str]] = OrderedDict()
+
+
+class _Run(NamedTuple):
+    """What a run's gallery is drawn from: the photo, the model input size, and the maps with their rank blocks."""
+
+    view: View
+    input_size: tuple[int, int]
+    explanations: list[xai.Explanation]
+    blocks: list[dict[str, Any]]
+
+
+LEGEND_NOTE = (
+    "All panels share this scale, so equal colours mean equal evidence. Red: supports the target; blue: counts against "
+    "it; the black outline surrounds half the scale's end. The photo is grey under the maps so the colours show on any "
+    "subject; the darker border lies outside the model's crop; a yellow box is occlusion's critical window. Panels are "
+    "in rank order: the first is the one to trust first (see the ranking)."
+)
+_galleries: OrderedDict[tuple[str, ...], _Run] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -127,26 +144,12 @@ def _side_by_side(loaded: xai.LoadedModel, view: View, explanations: Sequence[xa
 
 
 def _keep_gallery(loaded: xai.LoadedModel, view: View, scored: list[Scored], receipts: list[dict[str, Any]]) -> None:
-    """Full-size panels in rank order, each captioned, and their legend, kept for ``on_gallery`` under the run's key."""
-    densities, scale = _densities([s.explanation for s in scored])
-    panels = []
-    for k in sorted(range(len(scored)), key=lambda i: receipts[i]["rank"]["position"]):
-        d, block = densities[k], receipts[k]["rank"]
-        rgb = render.overlay(view.rgb, d.heatmap, view.crop_box, scale=scale, alpha=OVERLAY_ALPHA, colorbar=False)
-        box = d.extras.get("critical_box")
-        if box is not None:
-            rgb = render.mark_box(rgb, tuple(box), view.crop_box, model_hw=loaded.input_size)
-        gain = f" gain {block['gain']:.2f}" if block.get("gain") is not None else ""
-        caption = f"#{block['position']} {block['label']} {BADGE_ICONS.get(block['badge'], '')}{gain}"
-        panels.append((outputs.save_png(rgb, f"compare-{block['position']}", compress_level=1), caption))
-    note = (
-        "All panels share this scale, so equal colours mean equal evidence. Red: supports the target; blue: counts "
-        "against it; the black outline surrounds half the scale's end. The photo is grey under the maps so the colours "
-        "show on any subject; the darker border lies outside the model's crop; a yellow box is occlusion's critical "
-        "window. Panels are in rank order: the first is the one to trust first (see the ranking)."
-    )
+    """Keep the run for ``on_gallery`` under its key; the panels are drawn there, so /compare callers never wait on
+    them (3 full-size panels cost ~0.3 s on one CPU thread).
+    """
+    run = _Run(view, loaded.input_size, [s.explanation for s in scored], [r["rank"] for r in receipts])
     with _lock:
-        _galleries[_run_key(receipts)] = panels, display.legend_html(scale, unit=UNIT, note=note)
+        _galleries[_run_key(receipts)] = run
         while len(_galleries) > KEPT_GALLERIES:
             _galleries.popitem(last=False)
 
@@ -155,13 +158,25 @@ def _run_key(receipts: Sequence[Any] | None) -> tuple[str, ...]:
     return tuple(str(r.get("heatmap_sha256", "")) for r in receipts or () if isinstance(r, dict))
 
 
+@user_errors
 def on_gallery(receipts: list[dict[str, Any]] | None) -> tuple[Any, str, Any]:
-    """The run's full-size panels (rank order, captioned) and their legend; the one-picture view folds away."""
+    """The run's full-size panels in rank order, captioned, and their legend; the one-picture view folds away."""
     with _lock:
-        found = _galleries.get(_run_key(receipts))
-    if not found:
+        run = _galleries.get(_run_key(receipts))
+    if run is None:
         return [], "", gr.Accordion(open=True)
-    return found[0], found[1], gr.Accordion(open=False)
+    densities, scale = _densities(run.explanations)
+    panels = []
+    for k in sorted(range(len(densities)), key=lambda i: run.blocks[i]["position"]):
+        d, block, view = densities[k], run.blocks[k], run.view
+        rgb = render.overlay(view.rgb, d.heatmap, view.crop_box, scale=scale, alpha=OVERLAY_ALPHA, colorbar=False)
+        box = d.extras.get("critical_box")
+        if box is not None:
+            rgb = render.mark_box(rgb, tuple(box), view.crop_box, model_hw=run.input_size)
+        gain = f" gain {block['gain']:.2f}" if block.get("gain") is not None else ""
+        caption = f"#{block['position']} {block['label']} {BADGE_ICONS.get(block['badge'], '')}{gain}"
+        panels.append((outputs.save_png(rgb, f"compare-{block['position']}", compress_level=1), caption))
+    return panels, display.legend_html(scale, unit=UNIT, note=LEGEND_NOTE), gr.Accordion(open=False)
 
 
 def _agreement(scored: list[Scored]) -> str:

@@ -17,11 +17,11 @@ from explainers.models.preprocess import prepare_image
 from explainers.trust import fingerprint, receipt
 
 from . import gpu, outputs
-from .common import endpoint, model, require_image
+from .common import endpoint, model, require_image, user_errors
 from .components import Inputs
 
-KEPT_PICTURES = 64  # the last replays' pictures, for the picture event that follows each replay
-_pictures: OrderedDict[tuple[str, ...], list[tuple[str, str]]] = OrderedDict()
+KEPT_PICTURES = 16  # the last replays' maps, for the picture event that follows each replay
+_pictures: OrderedDict[tuple[str, ...], tuple[dict[str, Any], Any, list[xai.Explanation], list[Any]]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -122,27 +122,32 @@ def _kept_index(found: list[dict[str, Any]], kept: np.ndarray) -> int:
 
 
 def _keep_pictures(data: dict[str, Any], photo: Any, replayed: list[xai.Explanation], checks: list[Any]) -> None:
-    """Each replayed map over the photo, captioned with its verdict, kept for ``on_picture`` under the replay's key."""
-    loaded = model(data["model"]["id"], data["model"].get("revision"))
-    prepared = prepare_image(loaded, photo)
-    pictures = []
-    for explanation, check in zip(replayed, checks, strict=True):
-        rgb = display.readable_overlay(prepared.rgb, explanation, prepared.crop_box, task=loaded.task)
-        name = f"replay-{registry.key(explanation.method, explanation.options)}"
-        pictures.append((outputs.save_png(rgb, name, compress_level=1), f"{check['label']}: {check['verdict']}"))
+    """Keep the replay for ``on_picture`` under its key (the pictures are drawn there: /replay callers never wait)."""
     with _lock:
-        _pictures[tuple(c["heatmap_sha256"] for c in checks)] = pictures
+        _pictures[tuple(c["heatmap_sha256"] for c in checks)] = (data["model"], photo, replayed, checks)
         while len(_pictures) > KEPT_PICTURES:
             _pictures.popitem(last=False)
 
 
+@user_errors
 def on_picture(result: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The replayed maps over the photo, each captioned with its verdict."""
     if not isinstance(result, dict):
         return []
     checks = result.get("maps") or [result]
     with _lock:
-        return _pictures.get(tuple(str(c.get("heatmap_sha256")) for c in checks if isinstance(c, dict)), [])
+        found = _pictures.get(tuple(str(c.get("heatmap_sha256")) for c in checks if isinstance(c, dict)))
+    if found is None:
+        return []
+    source, photo, replayed, kept_checks = found
+    loaded = model(source["id"], source.get("revision"))
+    prepared = prepare_image(loaded, photo)
+    pictures = []
+    for explanation, check in zip(replayed, kept_checks, strict=True):
+        rgb = display.readable_overlay(prepared.rgb, explanation, prepared.crop_box, task=loaded.task)
+        name = f"replay-{registry.key(explanation.method, explanation.options)}"
+        pictures.append((outputs.save_png(rgb, name, compress_level=1), f"{check['label']}: {check['verdict']}"))
+    return pictures
 
 
 def build(inputs: Inputs) -> None:
