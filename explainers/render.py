@@ -126,6 +126,7 @@ def overlay(
     alpha: float = 0.5,
     colorbar: bool = True,
     label: str = "",
+    contour: bool = True,
 ) -> np.ndarray:
     """Lay a model-view heatmap over the original picture at the model's crop box.
 
@@ -146,6 +147,7 @@ def overlay(
         alpha: opacity of full-strength colour, in [0, 1].
         colorbar: append a strip (colorbar_height(W) tall) below with the value range and the label.
         label: text for the colour bar, such as the method and target.
+        contour: outline where |value| reaches CONTOUR of the scale (off for speckled maps, where it adds clutter).
 
     Returns:
         uint8 (H + colorbar_height(W), W, 3), or (H, W, 3) without the colour bar.
@@ -174,7 +176,8 @@ def overlay(
         opacity = (alpha * np.abs(tt))[:, :, None]
         base = _dimmed(rgb[region], 1.0)
         shown = (base * (1 - opacity) + lut * opacity).round().astype(np.uint8)
-        shown[_contour(np.abs(tt) >= CONTOUR)] = CONTOUR_COLOR
+        if contour:
+            shown[_contour(np.abs(tt) >= CONTOUR)] = CONTOUR_COLOR
         out[region] = shown
     if not colorbar:
         return out
@@ -272,7 +275,8 @@ def _change(delta: np.ndarray) -> np.ndarray:
 
 def change_overlay(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float]) -> np.ndarray:
     """Where a counterfactual changed the picture: |delta| summed over channels, on the sequential map."""
-    return overlay(rgb, _change(delta), crop_box, signed=False, label="change |delta| (sum over RGB)")
+    # An edit is a speckle of single pixels: outlines around each would hide it.
+    return overlay(rgb, _change(delta), crop_box, signed=False, label="change |delta| (sum over RGB)", contour=False)
 
 
 def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float], threshold: float) -> np.ndarray:

@@ -399,3 +399,10 @@ def test_the_change_level_keeps_the_pixels_that_hold_the_rest_of_the_edit() -> N
     assert change_level(magnitude, 0.25) == 2.0  # 7.5 needed: 4 + 3 + 2
     assert change_level(magnitude, 1.0) == 4.0
     assert change_level(np.zeros((2, 2)), 0.5) == 0.0
+
+
+def test_the_change_overlay_draws_no_outlines_around_a_speckled_edit() -> None:
+    delta = np.zeros((16, 16, 3), dtype=np.float32)
+    delta[::3, ::3] = 0.1  # isolated changed pixels
+    out = change_overlay(grey(200), delta, BOX)[:H, 20:100]
+    assert not (out == 0).all(axis=2).any()
