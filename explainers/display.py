@@ -6,11 +6,13 @@ the receipt, replay), and ``display_map`` derives the picture from it. numpy/PIL
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import render
 from .render import overlay, side_by_side
 from .types import Explanation, TaskInfo
 
@@ -177,3 +179,28 @@ def _caption(explanation: Explanation, unit: str, sigma: float) -> str:
     }.get(explanation.method, f"evidence for the {unit}")
     smoothing = f"smoothed {sigma:.1f} px, " if sigma else ""
     return f"{what}; {smoothing}colours saturate at the {CLIP_PERCENTILE:g}th percentile (the .npy keeps exact values)"
+
+
+def legend_html(scale: float, *, signed: bool = True, unit: str = "", note: str = "") -> str:
+    """A colour legend to show beside (not inside) the pictures: the colour map as a CSS gradient, its ends and zero
+    in ``unit``, and a note. HTML with inline styles only, so it reads the same in any page.
+
+    Args:
+        scale: the value at full colour (the overlays' ``scale``); 0 says the maps are all zero.
+        signed: blue-white-red around zero; False: the sequential map from 0.
+        unit: what the numbers are, e.g. "evidence density (1 = spread evenly)".
+        note: a sentence under the bar.
+    """
+    lut = render.DIVERGING_LUT if signed else render.SEQUENTIAL_LUT
+    stops = ", ".join(f"rgb{tuple(int(c) for c in lut[i])} {100 * i / 255:.0f}%" for i in range(0, 256, 32))
+    ends = (f"-{scale:.3g}", "0", f"+{scale:.3g}") if signed else ("0", "", f"{scale:.3g}")
+    ticks = "".join(f"<span>{html.escape(t)}</span>" for t in ends)
+    bar = (
+        f'<div style="height:14px;border-radius:3px;background:linear-gradient(to right, {stops})"></div>'
+        f'<div style="display:flex;justify-content:space-between;font-size:0.9em">{ticks}</div>'
+    )
+    if scale <= 0:
+        bar = "<div>every map is all zero: nothing to colour</div>"
+    head = f"<strong>Colour scale</strong>{': ' + html.escape(unit) if unit else ''}"
+    tail = f'<div style="font-size:0.9em;margin-top:4px">{html.escape(note)}</div>' if note else ""
+    return f'<div class="xai-legend" style="max-width:640px">{head}{bar}{tail}</div>'

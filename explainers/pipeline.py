@@ -130,8 +130,9 @@ def explain_steps(
     included), build receipts and yield the last step, whose ``scored`` is set.
 
     Args:
-        methods: registry names, in display order; duplicates are refused.
-        options: per-method options, e.g. {"occlusion": {"window": 32}}.
+        methods: registry entry keys (``registry.entries``: method names, or variant keys such as "hirescam"), in
+            display order; duplicates are refused.
+        options: per-entry options, e.g. {"occlusion": {"window": 32}}.
         quality_steps: deletion/insertion steps of the scorecard (fewer is faster, coarser).
     """
     if not methods:
@@ -139,8 +140,9 @@ def explain_steps(
     if len(set(methods)) != len(methods):
         raise OptionError(f"each method runs once; got {list(methods)}")
     explanations: list[Explanation] = []
-    for i, method in enumerate(methods):
-        part = _sub_progress(progress, i / (len(methods) + 1), 1 / (len(methods) + 1), method)
+    for i, key in enumerate(methods):
+        part = _sub_progress(progress, i / (len(methods) + 1), 1 / (len(methods) + 1), key)
+        method, fixed = registry.entry(key)
         explanations.append(
             explain(
                 loaded,
@@ -149,7 +151,7 @@ def explain_steps(
                 method,
                 target=target,
                 direction=direction,
-                options=(options or {}).get(method),
+                options={**fixed, **((options or {}).get(key) or {})},
                 progress=part,
             )
         )

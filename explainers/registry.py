@@ -123,7 +123,8 @@ def get(name: str) -> Method:
 def label(name: str, options: Mapping[str, Any] | None = None) -> str:
     """The method's label (its variant's, when ``options`` name one), or the name itself for anything unknown."""
     if name not in METHODS:
-        return name
+        found = [m.variants[name] for m in METHODS.values() if name in m.variants]
+        return found[0] if found else name
     method, variant = METHODS[name], (options or {}).get("variant")
     return method.variants.get(variant, method.label) if isinstance(variant, str) else method.label
 
@@ -131,3 +132,48 @@ def label(name: str, options: Mapping[str, Any] | None = None) -> str:
 def names() -> list[str]:
     """Registry names in display order."""
     return list(METHODS)
+
+
+# Compare's entries: each method, and each variant of a method with variants, under one key ("hirescam" is Grad-CAM
+# with variant "hirescam"; "gradcam" is Grad-CAM's own default). Maps are told apart by these keys (scorecard agreement,
+# ranking), since several share a method name.
+CLASSIC = ("gradcam", "occlusion", "integrated_gradients")
+"""The three method families' default maps: Compare's cheapest full check (bench/e2e.py times it)."""
+
+
+def entries() -> list[str]:
+    """Every Compare entry key, in display order: each method, with a variant's key after its method's."""
+    keys: list[str] = []
+    for name, method in METHODS.items():
+        keys += [name, *(v for v in method.variants if v != name)]
+    return keys
+
+
+def entry(key: str) -> tuple[str, dict[str, Any]]:
+    """(method name, the options that pick the variant) for a Compare entry key.
+
+    Raises:
+        OptionError: no method or variant has this key.
+    """
+    if key in METHODS:
+        return key, {}
+    for name, method in METHODS.items():
+        if key in method.variants:
+            return name, {"variant": key}
+    raise OptionError(f"unknown method {key!r}; choose one of {', '.join(entries())}")
+
+
+def key(method: str, options: Mapping[str, Any] | None = None) -> str:
+    """The entry key of a map made by ``method`` with ``options``: its variant for methods that have variants."""
+    variant = (options or {}).get("variant")
+    if method in METHODS and isinstance(variant, str) and variant in METHODS[method].variants:
+        return variant
+    return method
+
+
+def applicable(model: Any) -> list[str]:
+    """The entries this model can run, in display order: variants a model cannot use (attention rollout without
+    attention blocks, CAMs without an image-grid layer) are left out; imports the Grad-CAM module on first use.
+    """
+    usable = set(importlib.import_module(f"{__package__}.methods.gradcam").variants(model))
+    return [k for k in entries() if entry(k)[0] != "gradcam" or k in usable]

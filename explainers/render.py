@@ -18,6 +18,9 @@ ROBUST_PERCENTILE = 99.5
 """Default scale: this percentile of |map|, so a few outlier pixels (common in IG) cannot wash out the rest."""
 DIM = 0.45
 """Brightness kept by dimmed (greyed) pixels: outside the model's view, or below the change threshold."""
+CONTOUR = 0.5
+"""Overlays outline where |value| reaches this share of the scale: the strong evidence keeps an edge on any colour."""
+CONTOUR_COLOR = (0, 0, 0)
 
 # Control points of matplotlib's inferno (perceptually uniform, dark -> hot), sampled at 9 even steps.
 _INFERNO = [(0, 0, 4), (31, 12, 72), (85, 15, 109), (136, 34, 106), (186, 54, 85),
@@ -77,9 +80,21 @@ def _check_box(crop_box: Sequence[float]) -> tuple[float, float, float, float]:
     return left, top, right, bottom
 
 
-def _dimmed(rgb: np.ndarray) -> np.ndarray:
-    grey = (rgb @ (_LUMA * DIM)).astype(np.uint8)
+def _dimmed(rgb: np.ndarray, brightness: float = DIM) -> np.ndarray:
+    grey = (rgb @ (_LUMA * brightness)).round().clip(0, 255).astype(np.uint8)
     return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _contour(strong: np.ndarray) -> np.ndarray:
+    """Pixels just outside a mask's regions (4-neighbours of a masked pixel that are not masked): an outline that
+    leaves the region's own colour untouched.
+    """
+    near = np.zeros_like(strong)
+    near[1:] |= strong[:-1]
+    near[:-1] |= strong[1:]
+    near[:, 1:] |= strong[:, :-1]
+    near[:, :-1] |= strong[:, 1:]
+    return near & ~strong
 
 
 def _project(
@@ -111,12 +126,15 @@ def overlay(
     alpha: float = 0.5,
     colorbar: bool = True,
     label: str = "",
+    contour: bool = True,
 ) -> np.ndarray:
     """Lay a model-view heatmap over the original picture at the model's crop box.
 
-    Colour encodes value / scale through the colour map and opacity grows with |value| / scale up to ``alpha``, so
-    zero is transparent and the picture stays readable where the map says nothing. Pixels outside the crop box (never
-    seen by the model) are greyed and dimmed. Values beyond the scale saturate.
+    The picture under the map is shown in grey (its luminance), so the map's colours stay visible on a red cup or an
+    orange fur as well as on a grey wall (captum's blended_heat_map greys the picture for the same reason). Colour
+    encodes value / scale through the colour map and opacity grows with |value| / scale up to ``alpha``, so zero is
+    transparent; a black outline surrounds where |value| reaches CONTOUR of the scale. Pixels outside the crop box
+    (never seen by the model) are greyed and dimmed further. Values beyond the scale saturate.
 
     Args:
         rgb: the original picture.
@@ -129,6 +147,7 @@ def overlay(
         alpha: opacity of full-strength colour, in [0, 1].
         colorbar: append a strip (colorbar_height(W) tall) below with the value range and the label.
         label: text for the colour bar, such as the method and target.
+        contour: outline where |value| reaches CONTOUR of the scale (off for speckled maps, where it adds clutter).
 
     Returns:
         uint8 (H + colorbar_height(W), W, 3), or (H, W, 3) without the colour bar.
@@ -155,7 +174,11 @@ def overlay(
         index = np.round((tt + 1) * 127.5 if signed else tt * 255).astype(np.intp)
         lut = (DIVERGING_LUT if signed else SEQUENTIAL_LUT)[index]
         opacity = (alpha * np.abs(tt))[:, :, None]
-        out[region] = (rgb[region] * (1 - opacity) + lut * opacity).round().astype(np.uint8)
+        base = _dimmed(rgb[region], 1.0)
+        shown = (base * (1 - opacity) + lut * opacity).round().astype(np.uint8)
+        if contour:
+            shown[_contour(np.abs(tt) >= CONTOUR)] = CONTOUR_COLOR
+        out[region] = shown
     if not colorbar:
         return out
     return np.concatenate([out, _colorbar(width, scale if peak > 0 else 0.0, signed, label, values)], axis=0)
@@ -178,8 +201,12 @@ def _colorbar(width: int, scale: float, signed: bool, label: str, values: np.nda
     ramp = lut[np.linspace(0, 255, bar_w).round().astype(np.intp)]
     strip.paste(Image.fromarray(np.repeat(ramp[None], 10 * zoom, axis=0)), (pad, row + 2 * zoom))
     y = row + 13 * zoom
-    draw.text((pad, y), f"-{scale:.3g}" if signed else "0", fill=(0, 0, 0), font=font)
-    draw.text((width - pad, y), f"+{scale:.3g}" if signed else f"{scale:.3g}", fill=(0, 0, 0), font=font, anchor="ra")
+    # Ends the map goes beyond saturate: "<=" / ">=" say so, which is why the max above can exceed the bar's end.
+    low = "<=" if signed and values.min() < -scale * (1 + 1e-6) else ""
+    high = ">=" if values.max() > scale * (1 + 1e-6) else ""
+    draw.text((pad, y), f"{low}-{scale:.3g}" if signed else "0", fill=(0, 0, 0), font=font)
+    end = f"{high}+{scale:.3g}" if signed else f"{high}{scale:.3g}"
+    draw.text((width - pad, y), end, fill=(0, 0, 0), font=font, anchor="ra")
     if signed:
         draw.text((width // 2, y), "0", fill=(0, 0, 0), font=font, anchor="ma")
     return np.asarray(strip)
@@ -248,13 +275,18 @@ def _change(delta: np.ndarray) -> np.ndarray:
 
 def change_overlay(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float]) -> np.ndarray:
     """Where a counterfactual changed the picture: |delta| summed over channels, on the sequential map."""
-    return overlay(rgb, _change(delta), crop_box, signed=False, label="change |delta| (sum over RGB)")
+    # An edit is a speckle of single pixels: outlines around each would hide it.
+    return overlay(rgb, _change(delta), crop_box, signed=False, label="change |delta| (sum over RGB)", contour=False)
 
 
 def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[float], threshold: float) -> np.ndarray:
-    """The original picture, greyed and dimmed except where the change / its maximum >= threshold.
+    """The original picture, greyed and dimmed except where the edit is concentrated.
 
-    Outside the crop box nothing changed, so only threshold 0 keeps it. Cheap enough for every slider move.
+    The threshold is relative to the edit's own size, not to its single largest pixel: it is the share of the edit's
+    total change (|delta| summed over pixels) left out. The most-changed pixels that together hold the remaining
+    1 - threshold are kept in colour, so an imperceptible edit shows where it is as clearly as a visible one. 0 keeps
+    the whole picture; 1 only the most-changed pixel. Outside the crop box nothing changed. Cheap enough for every
+    slider move.
 
     Raises:
         OptionError: threshold outside [0, 1].
@@ -266,14 +298,28 @@ def masked_by_change(rgb: np.ndarray, delta: np.ndarray, crop_box: Sequence[floa
     magnitude = _change(delta)
     if threshold == 0:
         return rgb.copy()
-    peak = magnitude.max()
     out = _dimmed(rgb)
-    projected = _project(magnitude / peak if peak > 0 else magnitude, crop_box, *rgb.shape[:2])
+    level = change_level(magnitude, threshold)
+    if level <= 0:
+        return out  # nothing changed
+    projected = _project(magnitude / level, crop_box, *rgb.shape[:2])
     if projected is not None:
         region, norm = projected
-        keep = norm >= threshold
+        keep = norm >= 1.0 - 1e-6
         out[region][keep] = rgb[region][keep]
     return out
+
+
+def change_level(magnitude: np.ndarray, threshold: float) -> float:
+    """The smallest change kept at ``threshold``: the pixels changed at least this much hold 1 - threshold of the
+    total change (0 when nothing changed).
+    """
+    values = np.sort(np.asarray(magnitude, dtype=np.float64).ravel())[::-1]
+    total = values.sum()
+    if total <= 0:
+        return 0.0
+    index = int(np.searchsorted(np.cumsum(values), (1.0 - threshold) * total * (1 - 1e-9)))
+    return float(values[min(index, values.size - 1)])
 
 
 def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str]) -> np.ndarray:

@@ -28,6 +28,7 @@ from helpers_app import (
 )
 from servers import running_app
 
+from explainers import registry
 from explainers.trust import receipt as receipts
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -39,9 +40,9 @@ VIEWPORT = {"width": 1400, "height": 1000}
 # Sliders moved away from their defaults before running a tab (fewer IG steps keep the test fast); the API call then
 # gets the same values.
 UI_SETTINGS = {"Integrated gradients": {"n_steps": 8}}
-# Compare runs every ticked method: IG (at 64 steps there) is unticked to keep the test fast.
+# Compare runs every ticked method and variant: all but these two are unticked to keep the test fast.
 COMPARED = ["gradcam", "occlusion"]
-UI_UNTICK = {"Compare": ["Integrated gradients"]}
+UI_UNTICK = {"Compare": [registry.label(k) for k in registry.entries() if k not in COMPARED]}
 # tab -> (its button, the API endpoint, the key its JSON panel always shows)
 TABS = {
     "Grad-CAM": ("Explain with Grad-CAM", "gradcam", "heatmap_sha256"),

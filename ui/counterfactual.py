@@ -18,6 +18,9 @@ from .components import Inputs, picture_output
 from .jobs import progress_for
 
 SHRINK_STEPS = 20  # see on_counterfactual
+# 'Where it changed' at 0.5 keeps the pixels holding half the edit: 1.8% of the coffee photo's view for the default
+# search, where the old threshold (0.6 of the largest pixel's change) kept 0.08%, nearly nothing.
+THRESHOLD = 0.5
 
 
 @endpoint(
@@ -56,7 +59,9 @@ def on_counterfactual(
         max_steps: optimisation steps at most (10 to 1000).
         mask_threshold: confine the edit to where Grad-CAM is at least this share of its maximum (0 = anywhere).
         seed: random seed of the search.
-        threshold: the change threshold of the 'masked' picture (0 to 1).
+        threshold: the 'masked' picture's threshold, relative to the edit's own size: the share of its total change
+            left out (0 to 1); it keeps the most-changed pixels that hold the rest, so even an imperceptible edit
+            shows where it is (0 = the whole photo).
     """
     loaded = model(model_id, revision)
     options = {
@@ -153,7 +158,14 @@ def build(inputs: Inputs) -> None:
         with gr.Row():
             edited = picture_output("Counterfactual", type="filepath")
             masked = picture_output("Where it changed")
-        threshold = gr.Slider(0, 1, value=0.6, step=0.05, label="Change threshold")
+        threshold = gr.Slider(
+            0,
+            1,
+            value=THRESHOLD,
+            step=0.05,
+            label="Change threshold",
+            info="share of the edit's total change left out of 'Where it changed' (0.5: where half of it is)",
+        )
         npy = gr.File(label="Change (.npy, float32, model input size x 3)")
         summary = gr.JSON(label="Result")
         state = gr.State()

@@ -22,6 +22,7 @@ from ..models.preprocess import prepare_image
 from ..models.sources import parse_source
 from ..types import Explanation, LoadedModel, Prediction, PreparedImage, Target
 from .evidence import evidence
+from .fingerprint import fingerprint
 from .scorecard import Scorecard
 
 APP_VERSION = "0.1.0"  # pyproject.toml [project] version
@@ -45,6 +46,8 @@ class Receipt:
         evidence: where the map puts the positive evidence (see ``report.evidence``), for the report.
         heatmap_sha256: sha256 of the float32 map bytes: identifies the exact map on the device that made it.
         scorecard: ``Scorecard.to_dict`` when the map was scored.
+        fingerprint: the map's cell means and peak (``fingerprint.fingerprint``): replay checks a map against them
+            within float tolerance without the .npy.
         similar: the image's similar cases (``SimilarCases.summary``) when a reference gallery was searched; it
             carries the gallery's sha256 under "gallery".
         timings: seconds per phase (explanation, scorecard, ...).
@@ -65,6 +68,7 @@ class Receipt:
     evidence: dict[str, Any]
     heatmap_sha256: str
     scorecard: dict[str, Any] | None = None
+    fingerprint: dict[str, Any] | None = None
     similar: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -130,6 +134,7 @@ def build(
         evidence=evidence(explanation.heatmap),
         heatmap_sha256=heatmap_sha256(explanation.heatmap),
         scorecard=scorecard.to_dict() if scorecard is not None else None,
+        fingerprint=fingerprint(explanation.heatmap),
         similar=dict(similar) if similar is not None else None,
         timings=all_timings,
         notes=tuple(explanation.notes),
@@ -221,7 +226,18 @@ def same_map(
 
 
 def read_receipt(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The receipt in a JSON file this app wrote; of a Compare run's list of receipts, the first.
+    """The receipt in a JSON file this app wrote; of a Compare run's list of receipts, the first (``read_receipts``
+    gives them all).
+
+    Raises:
+        OptionError: the file is not readable JSON, or holds neither an object nor a list of them.
+    """
+    found = read_receipts(path)
+    return found[0] if found else {}
+
+
+def read_receipts(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every receipt in a JSON file this app wrote: one for an explanation, one per map for a Compare run.
 
     Raises:
         OptionError: the file is not readable JSON, or holds neither an object nor a list of them.
@@ -230,11 +246,10 @@ def read_receipt(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise OptionError(f"the receipt is not readable JSON ({exc}); upload the file the app wrote") from exc
-    if isinstance(data, list):  # a Compare receipt: replay its first map
-        data = data[0] if data else {}
-    if not isinstance(data, dict):
+    found = data if isinstance(data, list) else [data]
+    if not all(isinstance(d, dict) for d in found):
         raise OptionError("the receipt must be a JSON object (or the list a Compare run wrote)")
-    return data
+    return found
 
 
 def read_map(path: str | os.PathLike[str]) -> np.ndarray:

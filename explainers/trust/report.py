@@ -8,6 +8,8 @@ from typing import Any
 
 from .. import registry
 from ..similar.sentence import report_sentence
+from .ranking import trust_sentence
+from .reading import how_to_read
 
 CONFIDENT = 0.9  # above: "confident"
 FAIRLY_CONFIDENT = 0.6  # from here to CONFIDENT: "fairly confident"; below: "uncertain"
@@ -40,10 +42,14 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
         "### Prediction\n" + _prediction(receipt) + (_contrast(receipt) if target.get("contrast") else ""),
         f"### Where the evidence is ({method})\n" + _where(receipt),
     ]
+    believe = trust_sentence([receipt, *others])
+    if believe:
+        sections.insert(1, "### Which map to believe\n" + believe)
     agreement = _agreement(receipt, others)
     if agreement:
         sections.append("### Do the methods agree?\n" + agreement)
     sections.append("### How far to trust this map\n" + _verdict(receipt))
+    sections.append("### How to read the picture\n" + "\n".join(f"- {line}" for line in how_to_read(receipt)))
     if receipt.get("similar"):
         sections.append("### Similar cases\n" + report_sentence(receipt["similar"]))
     caveats = [CAVEAT, *_method_caveats(receipt)]
@@ -161,10 +167,12 @@ def _where(receipt: Mapping[str, Any]) -> str:
 def _agreement(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str:
     card = receipt.get("scorecard") or {}
     scores = dict(card.get("agreement") or {})
+    mine = registry.key(receipt["method"], receipt.get("options"))
     for other in others:  # a receipt made alone can still be compared through the others' scorecards
         theirs = (other.get("scorecard") or {}).get("agreement") or {}
-        if other["method"] not in scores and receipt["method"] in theirs:
-            scores[other["method"]] = theirs[receipt["method"]]
+        key = registry.key(other["method"], other.get("options"))
+        if key not in scores and mine in theirs:
+            scores[key] = theirs[mine]
     if not scores:
         return ""
     me = registry.label(receipt["method"], receipt.get("options"))

@@ -57,7 +57,8 @@ class Scorecard:
             scores like the image (nothing to delete).
         randomisation: Spearman correlation of |map| with the map of a copy of the model whose last stage was
             re-initialised; None for methods that do not read gradients.
-        agreement: Spearman correlation of where this map and each other method's map (same image and target) put
+        agreement: Spearman correlation of where this map and each other map (same image and target; keyed by
+            ``registry.key``, so each Grad-CAM variant has its own) put
             supporting evidence: their positive parts averaged over the curves' cells, so that pixel-level sign noise
             (IG) and upsampled grids (Grad-CAM) compare, and maps made from different references can agree on where.
         baselines: the reference image the curves remove pixels to (see baselines.BASELINES).
@@ -139,8 +140,8 @@ def scorecards(
         t0 = time.perf_counter()
         _report(progress, 0.5 + 0.5 * k / len(explanations), f"Scorecard: sanity check of {expl.method}")
         rho = randomisation(model, image, expl, seed=seed) if sanity and _sanity(expl.method) else None
-        agree = {
-            o.method: spearman(_support(expl.heatmap), _support(o.heatmap))
+        agree = {  # keyed by entry (variant) key: several Grad-CAM variants share the method name
+            registry.key(o.method, o.options): spearman(_support(expl.heatmap), _support(o.heatmap))
             for o in explanations
             if o is not expl and o.target == expl.target
         }

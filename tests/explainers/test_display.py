@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from planted import planted_classifier, planted_regressor, random_images
 
+from explainers import display
 from explainers.display import (
     CLIP_PERCENTILE,
     PIXEL_SIGMA_FRACTION,
@@ -140,3 +141,10 @@ def test_gaussian_keeps_the_mass_and_sigma_zero_is_a_copy():
     assert gaussian(values, 2.0).sum() == pytest.approx(1.0)
     same = gaussian(values, 0)
     assert np.array_equal(same, values) and same is not values
+
+
+def test_the_legend_outside_the_picture_names_the_unit_and_the_scale_ends():
+    legend = display.legend_html(5.37, unit="evidence density <grid>", note="All panels share this scale.")
+    assert "evidence density &lt;grid&gt;" in legend and "-5.37" in legend and "+5.37" in legend
+    assert "linear-gradient" in legend and "All panels share this scale." in legend
+    assert "all zero" in display.legend_html(0.0)

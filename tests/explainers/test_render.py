@@ -16,6 +16,7 @@ from explainers.models.preprocess import crop_box as timm_crop_box
 from explainers.render import (
     COLORBAR_HEIGHT,
     TITLE_HEIGHT,
+    change_level,
     change_overlay,
     colorbar_height,
     mark_box,
@@ -349,3 +350,59 @@ def test_overlay_never_raises_for_finite_input_and_returns_uint8_of_the_expected
     out = overlay(rgb, heatmap, box, signed=signed, colorbar=colorbar)
     assert out.dtype == np.uint8
     assert out.shape == (height + (colorbar_height(width) if colorbar else 0), width, 3)
+
+
+def test_strong_evidence_stays_visible_on_a_red_subject() -> None:
+    """A red overlay on a red cup: the picture goes grey under the map, so strong and no evidence look different."""
+    red = np.zeros((H, W, 3), dtype=np.uint8)
+    red[...] = (200, 30, 30)
+    heatmap = np.zeros(MODEL_HW, dtype=np.float32)
+    heatmap[:, 8:] = 1.0
+    out = overlay(red, heatmap, BOX, colorbar=False).astype(int)
+    nothing, strong = out[40, 30], out[40, 90]
+    assert np.abs(strong - nothing).sum() > 80, (nothing, strong)  # was 5 with the photo in colour
+    assert nothing[0] == nothing[1] == nothing[2]  # where the map says nothing the subject is grey, not red
+
+
+def test_strong_evidence_is_outlined_in_black_outside_its_region() -> None:
+    heatmap = np.zeros(MODEL_HW, dtype=np.float32)
+    heatmap[4:12, 4:12] = 1.0
+    out = overlay(grey(200), heatmap, BOX, colorbar=False)
+    black = (out[:, 20:100] == 0).all(axis=2)
+    assert black.sum() > 40  # the outline of an 8x8-cell square at 5 px per cell
+    assert redness(out[40, 60]) > 60  # the region itself keeps its colour
+
+
+def test_a_saturated_end_of_the_colour_bar_says_the_map_goes_beyond_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = drawn_texts(monkeypatch)
+    heatmap = peak_map(1, 1, 0.722)
+    heatmap[2, 2] = -0.1
+    overlay(grey(), heatmap, BOX, scale=0.692)
+    assert {"-0.692", ">=+0.692", "min -0.1  max 0.722"} <= set(texts)
+
+
+def test_an_imperceptible_edit_still_shows_where_it_is_at_the_default_threshold() -> None:
+    """A faint change over a region plus one strong pixel: relative to the peak (the old threshold) only the pixel
+    would show; relative to the edit's total change the region holds most of it and shows."""
+    delta = np.zeros((16, 16, 3), dtype=np.float32)
+    delta[4:12, 4:12] = 1 / 255  # one grey level: invisible to a person
+    delta[0, 0] = 40 / 255
+    kept = (masked_by_change(grey(200), delta, BOX, 0.5) == 200).all(axis=2)
+    y, x = original_pixel(8, 8)
+    assert kept[y, x] and kept[:, 20:100].mean() > 0.2
+
+
+def test_the_change_level_keeps_the_pixels_that_hold_the_rest_of_the_edit() -> None:
+    magnitude = np.array([[4.0, 3.0], [2.0, 1.0]])
+    assert change_level(magnitude, 0.0) == 1.0  # everything: 10 of 10
+    assert change_level(magnitude, 0.3) == 3.0  # 4 + 3 = 7 of 10
+    assert change_level(magnitude, 0.25) == 2.0  # 7.5 needed: 4 + 3 + 2
+    assert change_level(magnitude, 1.0) == 4.0
+    assert change_level(np.zeros((2, 2)), 0.5) == 0.0
+
+
+def test_the_change_overlay_draws_no_outlines_around_a_speckled_edit() -> None:
+    delta = np.zeros((16, 16, 3), dtype=np.float32)
+    delta[::3, ::3] = 0.1  # isolated changed pixels
+    out = change_overlay(grey(200), delta, BOX)[:H, 20:100]
+    assert not (out == 0).all(axis=2).any()
