@@ -50,7 +50,7 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=1):
                 inputs = components.inputs()
             with gr.Column(scale=2), gr.Tabs():
-                predict.build(inputs)
+                prediction = predict.build(inputs)
                 layer = gradcam.build(inputs)
                 occlusion.build(inputs)
                 integrated_gradients.build(inputs)
@@ -59,7 +59,7 @@ def build_demo() -> gr.Blocks:
                 similar.build(inputs)
                 batch.build(inputs)
                 reproduce.build(inputs)
-        predict.wire_loading(demo, inputs, layer)
+        predict.wire_loading(demo, inputs, layer, prediction)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=gpu.GPU_CONCURRENCY)
     return demo
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import gradio as gr
 
+from explainers.errors import ImageError
 from explainers.models import catalog
 
-from .common import DIRECTIONS, TOP1
+from .common import DIRECTIONS, TOP1, last_error, user_error
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [str(ROOT / "examples" / f"{name}.jpg") for name in ("coffee", "chelsea", "astronaut", "rocket")]
@@ -32,9 +33,10 @@ class SafeImage(gr.Image):
         try:
             return super().preprocess(payload)
         except Exception as exc:
-            raise gr.Error(
+            problem = (
                 f"The upload is not a usable image ({type(exc).__name__}: {exc}). Upload a PNG, JPEG or WebP photo."
-            ) from exc
+            )
+            raise user_error(ImageError(problem), "upload") from exc
 
 
 class OpenDropdown(gr.Dropdown):
@@ -64,6 +66,8 @@ class Inputs:
     model_info: gr.Markdown
     target: OpenDropdown
     direction: gr.Radio
+    # Every tab's results: cleared when a new photo or model comes in (wire_new_input), so none describes another.
+    results: list[gr.components.Component] = field(default_factory=list)
 
     @property
     def upload(self) -> list[gr.components.Component]:
@@ -126,3 +130,39 @@ def explanation_panel() -> list[gr.components.Component]:
         receipt_file = gr.File(label="Receipt (JSON: replays this map)")
     result = gr.JSON(label="Receipt", open=False)
     return [overlay, badge, text, npy, receipt_file, result]
+
+
+def show_results(inputs: Inputs, run: Any, shown: list[gr.components.Component], *, photo: bool = True) -> None:
+    """Make ``shown`` (a tab's results) describe only the current photo and model, and the last run's failure.
+
+    They are cleared when a new photo is uploaded or another model loaded, and when ``run`` (the tab's event) fails
+    they are replaced by the error (in their first Markdown) instead of keeping the previous run's results under
+    Gradio's red "Error" labels.
+
+    Args:
+        photo: False for results that do not describe the inputs column's photo (Batch): only the failure is shown.
+    """
+    if photo:
+        inputs.results.extend(shown)
+    run.failure(failed(shown), None, shown, api_visibility="private", queue=False, show_progress="hidden")
+
+
+def failed(shown: list[gr.components.Component]) -> Any:
+    """A failure handler: ``shown`` blank, the session's last error in the first Markdown among them."""
+
+    def on_failure(request: gr.Request) -> list[Any]:
+        return blank(shown, f"❌ **Error** · {last_error(request)}")
+
+    return on_failure
+
+
+def blank(shown: list[gr.components.Component], message: str = "") -> list[Any]:
+    """Empty values for ``shown``, with ``message`` in the first Markdown."""
+    values: list[Any] = []
+    for component in shown:
+        if isinstance(component, gr.Markdown):
+            values.append(message)
+            message = ""
+        else:
+            values.append(None)
+    return values

@@ -37,12 +37,16 @@ def on_integrated_gradients(
         baselines: the path's start: 'blur', 'black' or 'noise'.
         smooth_samples: SmoothGrad noisy copies averaged (0 to 16; 0 = off).
     """
-    options = {
+    options = _options(n_steps, baselines, smooth_samples)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+
+
+def _options(n_steps: float, baselines: str, smooth_samples: float) -> dict[str, Any]:
+    return {
         "n_steps": parse_number(n_steps, "n_steps", integer=True),
         "baselines": baselines,
         "smooth_samples": parse_number(smooth_samples, "smooth_samples", integer=True),
     }
-    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def build(inputs: Inputs) -> None:
@@ -60,5 +64,10 @@ def build(inputs: Inputs) -> None:
             smooth = gr.Slider(0, 16, value=defaults["smooth_samples"], step=1, label="SmoothGrad samples (0 = off)")
         controls = [n_steps, baseline, smooth]
         explanation.wire(
-            inputs, on_integrated_gradients, controls, method=METHOD, button="Explain with integrated gradients"
+            inputs,
+            on_integrated_gradients,
+            controls,
+            method=METHOD,
+            button="Explain with integrated gradients",
+            options=_options,
         )

@@ -12,7 +12,7 @@ from explainers.trust import receipt
 
 from . import gpu, outputs
 from .common import endpoint, require_image
-from .components import Inputs
+from .components import Inputs, show_results
 
 
 @endpoint(
@@ -63,4 +63,7 @@ def build(inputs: Inputs) -> None:
         run_button = gr.Button("Replay", variant="primary")
         npy = gr.File(label="Replayed map (.npy)")
         result = gr.JSON(label="Replay")
-    run_button.click(on_replay, [inputs.image, receipt_file, map_file], [npy, result], api_name="replay", **gpu.queue())
+    run = run_button.click(
+        on_replay, [inputs.image, receipt_file, map_file], [npy, result], api_name="replay", **gpu.queue()
+    )
+    show_results(inputs, run, [npy, result])
