@@ -14,6 +14,26 @@ from explainers.models import catalog
 from .common import DIRECTIONS, TOP1, last_error, user_error
 
 ROOT = Path(__file__).resolve().parents[1]
+# On a phone (one column) the photo comes first, then the target and the tabs with their buttons, and only then the
+# examples and the model fields: the action within one screen, not after 1,700 px of inputs. Results never get
+# wider than the screen (long JSON lines wrap).
+PHONE_CSS = """
+@media (max-width: 720px) {
+  #xai-main { flex-direction: column; flex-wrap: nowrap; }
+  #xai-inputs { display: contents; }
+  #xai-image { order: 1; }
+  #xai-target { order: 2; }
+  #xai-tabs { order: 3; }
+  #xai-examples { order: 4; }
+  #xai-model { order: 5; }
+  #xai-image { height: 240px !important; }
+  #xai-image img { max-height: 170px; object-fit: contain; }
+  #xai-title h1 { font-size: 1.4rem; margin-bottom: 0; }
+  #xai-title p { display: none; }
+}
+#xai-tabs [data-testid="json"] { overflow-x: auto; max-width: 100%; }
+#xai-tabs [data-testid="json"] span.content { white-space: pre-wrap; overflow-wrap: anywhere; }
+"""
 EXAMPLES = [str(ROOT / "examples" / f"{name}.jpg") for name in ("coffee", "chelsea", "astronaut", "rocket")]
 
 
@@ -82,13 +102,14 @@ class Inputs:
 
 def inputs() -> Inputs:
     """Lay out the photo (with the example photos), the model fields and the target, in the current column."""
-    image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320)
+    image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320, elem_id="xai-image")
     gr.Examples(
         examples=[[p] for p in EXAMPLES],
         inputs=[image],
         label="Example photos (CC0, see examples/CREDITS.md)",
+        elem_id="xai-examples",
     )
-    with gr.Group():
+    with gr.Group(elem_id="xai-model"):
         picker = gr.Dropdown(
             choices=[("Built-in EfficientNet-Lite0 (default)", "default"), *catalog.choices()],
             value=None,
@@ -103,14 +124,15 @@ def inputs() -> Inputs:
         revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
         load_button = gr.Button("Load model", size="sm")
         model_info = gr.Markdown()
-    target = OpenDropdown(
-        choices=[TOP1],
-        value=TOP1,
-        label="Target",
-        allow_custom_value=True,
-        info="class / label / output to explain",
-    )
-    direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
+    with gr.Group(elem_id="xai-target"):
+        target = OpenDropdown(
+            choices=[TOP1],
+            value=TOP1,
+            label="Target",
+            allow_custom_value=True,
+            info="class / label / output to explain; type a name and press Enter",
+        )
+        direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
     return Inputs(image, picker, model_id, revision, load_button, model_info, target, direction)
 
 

@@ -141,19 +141,20 @@ def wire_loading(demo: gr.Blocks, inputs: Inputs, layer: gr.Dropdown, prediction
     clear = (lambda: blank(results), None, results)
     predicting = (on_predict_upload, inputs.upload, [*prediction, inputs.target])
     load_failed = (on_load_failed, [inputs.model_id], [inputs.model_info, inputs.target, layer])
-    for loaded in (
+
+    def predict_afresh(cleared: Any) -> None:
+        failing = (failed(prediction), None, prediction)
+        cleared.then(*predicting, **private, **cheap).failure(*failing, queue=False, show_progress="hidden", **private)
+
+    demo.load(*loading, **private).failure(*load_failed, queue=False, **private)
+    picked = inputs.picker.input(_pick, inputs.picker, [inputs.model_id, inputs.revision], queue=False, **private)
+    for changed in (
         inputs.load_button.click(*loading, api_name="load_model", **cheap),
-        demo.load(*loading, **private),
-        inputs.picker.input(_pick, inputs.picker, [inputs.model_id, inputs.revision], queue=False, **private).then(
-            *loading, **private, **cheap
-        ),
+        picked.then(*loading, **private, **cheap),
     ):
-        loaded.failure(*load_failed, queue=False, **private)
-    new_photo = inputs.image.change(*clear, queue=False, show_progress="hidden", **private)
-    new_photo.then(*predicting, **private, **cheap).failure(
-        failed(prediction), None, prediction, queue=False, show_progress="hidden", **private
-    )
-    inputs.model_info.change(*clear, queue=False, show_progress="hidden", **private)
+        changed.failure(*load_failed, queue=False, **private)
+        predict_afresh(changed.success(*clear, queue=False, show_progress="hidden", **private))
+    predict_afresh(inputs.image.change(*clear, queue=False, show_progress="hidden", **private))
     inputs.target.key_up(
         on_target_key, [inputs.target, inputs.model_id, inputs.revision], inputs.target, queue=False, **private
     )
