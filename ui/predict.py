@@ -146,12 +146,10 @@ def wire_loading(demo: gr.Blocks, inputs: Inputs, layer: gr.Dropdown, prediction
         failing = (failed(prediction), None, prediction)
         cleared.then(*predicting, **private, **cheap).failure(*failing, queue=False, show_progress="hidden", **private)
 
+    clicked = inputs.load_button.click(*loading, api_name="load_model", **cheap)  # first: it owns the name
     demo.load(*loading, **private).failure(*load_failed, queue=False, **private)
     picked = inputs.picker.input(_pick, inputs.picker, [inputs.model_id, inputs.revision], queue=False, **private)
-    for changed in (
-        inputs.load_button.click(*loading, api_name="load_model", **cheap),
-        picked.then(*loading, **private, **cheap),
-    ):
+    for changed in (clicked, picked.then(*loading, **private, **cheap)):
         changed.failure(*load_failed, queue=False, **private)
         predict_afresh(changed.success(*clear, queue=False, show_progress="hidden", **private))
     predict_afresh(inputs.image.change(*clear, queue=False, show_progress="hidden", **private))
