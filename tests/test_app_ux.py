@@ -67,7 +67,7 @@ def test_enter_in_the_target_box_picks_the_name_typed_exactly() -> None:
 
 
 def test_an_upload_lists_its_top_classes_first_among_the_targets() -> None:
-    label, decision, result, update = predict.on_predict_upload(COFFEE, "default", "")
+    *_, result, update = predict.on_predict_upload(COFFEE, "default", "")
     assert result["decision"] == "espresso"
     choices = [c[0] if isinstance(c, tuple) else c for c in update["choices"]]
     top = [t["name"] for t in result["top"][:5]]
