@@ -86,7 +86,9 @@ def build(inputs: Inputs) -> None:
             value=["gradcam"],
             label="Methods (each with its tab's defaults)",
         )
-        run_button = gr.Button("Explain every photo", variant="primary")
+        with gr.Row(equal_height=True):
+            run_button = gr.Button("Explain every photo", variant="primary", scale=4)
+            stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=80)
         table = gr.Dataframe(headers=list(TABLE), label="Results", interactive=False, wrap=True)
         with gr.Row():
             archive = gr.File(label="Maps, overlays, receipts and CSV (.zip)")
@@ -99,3 +101,4 @@ def build(inputs: Inputs) -> None:
         **gpu.queue(),
     )
     show_results(inputs, run, [table, archive, csv_file], photo=False)
+    stop_button.click(None, None, None, cancels=[run], api_visibility="private", queue=False)

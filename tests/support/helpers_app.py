@@ -246,7 +246,7 @@ def upload_photo(page: Any, upload: Path) -> None:
     """Put ``upload`` in the image box (its own file input, the page's first) and wait until the server holds it."""
     page.locator("input[type=file]").first.set_input_files(str(upload))
     page.wait_for_function(
-        "name => [...document.querySelectorAll('#xai-image img')].some(i => i.src.includes('gradio_api/file=')"
+        "name => [...document.querySelectorAll('.image-container img')].some(i => i.src.includes('gradio_api/file=')"
         " && i.src.includes(name))",
         arg=upload.name,
     )
