@@ -29,6 +29,8 @@ from helpers_app import (
 )
 from servers import cpu_percent, running_app, server_process
 
+from explainers.methods import integrated_gradients
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = ARTIFACTS / "screenshots" / "ux"
@@ -190,6 +192,9 @@ def test_4_integrated_gradients_advice_fits_its_slider(page: Any) -> None:
     _screenshot(page, "4_integrated_gradients_advice")
     assert advice, "no n_steps advice at 4 steps from black"
     assert int(advice.group(1)) == 4 and 4 < int(advice.group(2)) <= most
+    # Advice never asks for more than the method's limit, so a slider that reaches it can follow any advice (it
+    # stopped at 256 while the advice said "from 128 to 512").
+    assert most == integrated_gradients.MAX_STEPS
 
 
 # 9. Errors replace the results they invalidate, the model line says what failed, the log gets one line each.
