@@ -18,7 +18,8 @@ import torch
 
 from . import registry
 from .counterfactual import BUDGET, MAX_STEPS, SHRINK_STEPS
-from .methods import occlusion
+from .errors import OptionError
+from .methods import integrated_gradients, occlusion
 from .types import LoadedModel
 
 OVERHEAD_S = 15  # loading from memory, preparing the image, the scorecard and the pictures around the maps
@@ -116,6 +117,9 @@ def forwards(method: str, options: Mapping[str, Any], input_size: tuple[int, int
         options: the options it runs with (missing ones count at the registry's defaults).
         input_size: the model's input (height, width), over which occlusion slides its window.
         cuda: whether the model runs on a GPU (occlusion's "auto" mode is dense there, coarse-to-fine elsewhere).
+
+    Raises:
+        OptionError: integrated gradients past the method's budget of gradient evaluations (it would refuse them).
     """
     defaults = registry.METHODS[method].defaults if method in registry.METHODS else {}
 
@@ -131,6 +135,11 @@ def forwards(method: str, options: Mapping[str, Any], input_size: tuple[int, int
         return scoring + occlusion_windows(sizes, input_size) * WINDOW_FORWARDS * (1.0 if dense else COARSE_SHARE)
     if method == "integrated_gradients":
         passes = max(1, whole("n_steps")) * max(1, whole("smooth_samples"))
+        if passes > integrated_gradients.MAX_EVALUATIONS:  # said before the job, not after pressing the button
+            raise OptionError(
+                f"n_steps x smooth_samples = {passes:,} gradient evaluations, more than the "
+                f"{integrated_gradients.MAX_EVALUATIONS:,} allowed; lower either"
+            )
         return scoring + passes * GRADIENT_PASS_FORWARDS
     return scoring + GRADCAM_FORWARDS
 

@@ -8,6 +8,7 @@ import pytest
 from planted import planted_classifier
 
 from explainers import cost, registry
+from explainers.errors import OptionError
 
 SQUARE = (224, 224)
 
@@ -91,3 +92,8 @@ def test_the_forward_time_is_measured_once_per_model():
     first = cost.forward_seconds(loaded)
     assert 0 < first < 5
     assert cost.forward_seconds(loaded) == first  # cached: the same number, not a second measurement
+
+
+def test_integrated_gradients_past_the_methods_budget_has_no_estimate_but_the_reason():
+    with pytest.raises(OptionError, match="16,384 gradient evaluations"):
+        cost.forwards("integrated_gradients", {"n_steps": 1024, "smooth_samples": 16}, SQUARE)
