@@ -70,18 +70,18 @@ def counterfactual_seconds(options: Mapping[str, Any]) -> int:
     return min(MAX_S, CF_OVERHEAD_S + steps // CF_STEPS_PER_S + max(0, shrink))
 
 
-# Work in forwards of one image (batch 1), measured on EfficientNet-Lite0 at 224x224 on one CPU thread (0.039 s a
-# forward): an occlusion window costs 1.4 (its blurred copy, batched), a coarse-to-fine window a quarter of that plus
-# the coarse pass; a gradient pass (forward + backward through captum) 5; Grad-CAM's map 5. The scorecard
-# (deletion/insertion, 8 steps, and the model-randomisation check) adds 50, integrated gradients' (whose randomisation
-# check reruns a short IG) 130. Estimated / measured on coffee.jpg, whole job with scorecard: Grad-CAM 2.1 / 2.3 s,
-# occlusion 32/16 dense 11.2 / 10.7 s and coarse-to-fine 4.7 / 5.1 s, IG 16 steps 8.2 / 9.4 s, 32 steps 11.3 / 10.8 s,
-# 16 x 2 SmoothGrad 11.3 / 13.5 s; the issue's dense 16/8 (729 windows) 41 / 51 s and IG 128 x 4 85 / 63 s.
+# Work in forwards of one image (batch 1), measured on EfficientNet-Lite0 at 224x224 on one CPU thread (0.039-0.042 s
+# a forward): an occlusion window costs 1.4 (its blurred copy, batched), a coarse-to-fine window a quarter of that plus
+# the coarse pass; a gradient pass (forward + backward through captum) 2.5; Grad-CAM's map 5. The scorecard
+# (deletion/insertion, 8 steps, and the model-randomisation check) adds 50; integrated gradients adds 170 (its baseline
+# and a randomisation check that reruns a short IG). Estimated / measured on coffee.jpg, whole job with scorecard:
+# Grad-CAM 2.1 / 2.3 s; occlusion 32/16 dense 11.2 / 10.7 s, coarse-to-fine 4.7 / 5.1 s, 16/8 dense 44.6 / 43.1 s;
+# IG 16 steps 8.2 / 9.4 s, 32 steps 9.8 / 10.8 s, 64 x 2 SmoothGrad 20.6 / 16.5 s; the issue's IG 128 x 4 57 / 63 s.
 WINDOW_FORWARDS = 1.4
 COARSE_SHARE = 0.3
-GRADIENT_PASS_FORWARDS = 5.0
+GRADIENT_PASS_FORWARDS = 2.5
 GRADCAM_FORWARDS = 5.0
-SCORECARD_FORWARDS = {"integrated_gradients": 130.0}
+SCORECARD_FORWARDS = {"integrated_gradients": 170.0}
 DEFAULT_SCORECARD_FORWARDS = 50.0
 _forward_s: dict[tuple[str, str | None, str, str], float] = {}
 _forward_lock = threading.Lock()
