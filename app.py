@@ -43,14 +43,15 @@ def build_demo() -> gr.Blocks:
     """The Blocks UI; every public event has a stable api_name."""
     with gr.Blocks(title="Explain any timm image model", delete_cache=(CACHE_TTL_S, CACHE_TTL_S)) as demo:
         gr.Markdown(
-            "# Explain any timm image model\nDrop in a photo, pick a model (the built-in EfficientNet-Lite0 "
-            "or any timm repo on the Hub with safetensors weights) and see what it predicts and why."
+            elem_id="xai-title",
+            value="# Explain any timm image model\nDrop in a photo, pick a model (the built-in EfficientNet-Lite0 "
+            "or any timm repo on the Hub with safetensors weights) and see what it predicts and why.",
         )
-        with gr.Row():
-            with gr.Column(scale=1):
+        with gr.Row(elem_id="xai-main"):
+            with gr.Column(scale=1, elem_id="xai-inputs"):
                 inputs = components.inputs()
-            with gr.Column(scale=2), gr.Tabs():
-                predict.build(inputs)
+            with gr.Column(scale=2, elem_id="xai-tabs"), gr.Tabs(overflow_behavior="wrap"):
+                prediction = predict.build(inputs)
                 layer = gradcam.build(inputs)
                 occlusion.build(inputs)
                 integrated_gradients.build(inputs)
@@ -59,7 +60,7 @@ def build_demo() -> gr.Blocks:
                 similar.build(inputs)
                 batch.build(inputs)
                 reproduce.build(inputs)
-        predict.wire_loading(demo, inputs, layer)
+        predict.wire_loading(demo, inputs, layer, prediction)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=gpu.GPU_CONCURRENCY)
     return demo
 
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         show_error=True,
         max_file_size=images.MAX_UPLOAD_BYTES,
         mcp_server=True,
+        css=components.PHONE_CSS,
     )
 
 

@@ -5,6 +5,7 @@ once for every method.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -71,10 +72,40 @@ def resolve_target(
     if text.lower() in lowered:
         index = lowered.index(text.lower())
         return Target(index, names[index], task.kind, sign)
-    close = [n for n in names if text.lower() in n.lower()][:5]
+    close = suggestions(names, text)
     hint = f"; did you mean: {', '.join(close)}?" if close else f"; e.g. {', '.join(names[:3])}"
     what = {"regression": "output", "multilabel": "label"}.get(task.kind, "class")
     raise TargetError(f"this model has no {what} named {text!r}{hint}")
+
+
+def ranked_choices(names: Sequence[str], scores: Sequence[float] | None = None, *, top: int = 5) -> list[str]:
+    """Names in the order a type-to-filter list should offer them: the ``top`` highest scores first, then the rest
+    shortest first.
+
+    A filter that keeps the names containing the typed text and takes the first one then picks the exact name when
+    there is one (no longer name contains it and is as short): "cup" picks "cup", not "porcupine", "espresso" picks
+    "espresso", not "espresso maker" (unless that is among the top scores; the UI then picks the exact name itself).
+    """
+    order = sorted(range(len(names)), key=lambda i: -float(scores[i]))[:top] if scores is not None else []
+    rest = sorted((i for i in range(len(names)) if i not in set(order)), key=lambda i: (len(names[i]), names[i]))
+    return [names[i] for i in [*order, *rest]]
+
+
+def exact_name(names: Sequence[str], text: str | None) -> str | None:
+    """The name ``text`` spells exactly, ignoring case and surrounding spaces; None when it names none."""
+    wanted = (text or "").strip().lower()
+    return next((n for n in names if n.lower() == wanted), None) if wanted else None
+
+
+def suggestions(names: Sequence[str], text: str, *, limit: int = 5) -> list[str]:
+    """Names close to ``text``: those containing it (shortest first), then near spellings ("espreso" -> espresso)."""
+    wanted = text.strip().lower()
+    if not wanted:
+        return []
+    lowered = {n.lower(): n for n in names}
+    containing = sorted((n for n in names if wanted in n.lower()), key=lambda n: (len(n), n))
+    spelled = [lowered[n] for n in difflib.get_close_matches(wanted, list(lowered), n=limit, cutoff=0.7)]
+    return list(dict.fromkeys([*containing, *spelled]))[:limit]
 
 
 def contrast_sides(text: str) -> list[str]:

@@ -12,7 +12,7 @@ from explainers import batch, registry
 
 from . import gpu, outputs
 from .common import endpoint, model, picture
-from .components import Inputs
+from .components import Inputs, show_results
 from .jobs import progress_for
 
 TABLE = ("image", "decision", "method", "badge", "error")  # the columns the tab shows; the CSV has them all
@@ -86,15 +86,19 @@ def build(inputs: Inputs) -> None:
             value=["gradcam"],
             label="Methods (each with its tab's defaults)",
         )
-        run_button = gr.Button("Explain every photo", variant="primary")
+        with gr.Row(equal_height=True):
+            run_button = gr.Button("Explain every photo", variant="primary", scale=4)
+            stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=80)
         table = gr.Dataframe(headers=list(TABLE), label="Results", interactive=False, wrap=True)
         with gr.Row():
             archive = gr.File(label="Maps, overlays, receipts and CSV (.zip)")
             csv_file = gr.File(label="Predictions and scorecards (.csv)")
-    run_button.click(
+    run = run_button.click(
         on_batch,
         [files, inputs.model_id, inputs.revision, inputs.target, inputs.direction, methods],
         [archive, csv_file, table],
         api_name="batch",
         **gpu.queue(),
     )
+    show_results(inputs, run, [table, archive, csv_file], photo=False)
+    stop_button.click(None, None, None, cancels=[run], api_visibility="private", queue=False)

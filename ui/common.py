@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
 import gradio as gr
 import numpy as np
+from gradio.context import LocalContext
 
 import explainers as xai
 from explainers import display, render
@@ -25,6 +28,12 @@ OVERLAY_ALPHA = 0.75  # opacity at full scale; zero stays transparent, so the ph
 BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("app")
+# The last user error of each browser session, for the failure events that show it in place of stale outputs.
+_errors: dict[str, str] = {}
+_errors_lock = threading.Lock()
+_ERRORS_KEPT = 1024
 
 _startup: xai.ModelSource = xai.parse_source(os.environ.get("XAI_MODEL"), allow_local=True)
 
@@ -51,7 +60,9 @@ def model(model_id: str | None, revision: str | None) -> xai.LoadedModel:
 def user_errors(fn: F) -> F:
     """ExplainerError -> gr.Error (the message the user reads); everything else propagates and is logged.
 
-    A generator stays a generator (Gradio streams what it yields), its errors converted as they are raised.
+    A user's mistake is one log line, not a traceback, and is remembered for the session's failure events
+    (``last_error``). A generator stays a generator (Gradio streams what it yields), its errors converted as they are
+    raised.
     """
     if inspect.isgeneratorfunction(fn):
 
@@ -60,7 +71,7 @@ def user_errors(fn: F) -> F:
             try:
                 yield from fn(*args, **kwargs)
             except xai.ExplainerError as exc:
-                raise gr.Error(str(exc), title=type(exc).__name__) from exc
+                raise user_error(exc, fn.__name__) from exc
 
         return stream  # type: ignore[return-value]
 
@@ -69,9 +80,32 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except xai.ExplainerError as exc:
-            raise gr.Error(str(exc), title=type(exc).__name__) from exc
+            raise user_error(exc, fn.__name__) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def user_error(exc: Exception, where: str) -> gr.Error:
+    """The gr.Error a user reads for ``exc``: logged as one line (no traceback) and remembered for the session."""
+    message = str(exc)
+    log.info("user error in %s: %s: %s", where, type(exc).__name__, message)
+    request = LocalContext.request.get(None)
+    session = getattr(request, "session_hash", None)
+    if session:
+        with _errors_lock:
+            _errors.pop(session, None)
+            _errors[session] = message
+            while len(_errors) > _ERRORS_KEPT:
+                _errors.pop(next(iter(_errors)))
+    return gr.Error(message, title=type(exc).__name__, print_exception=False)
+
+
+def last_error(request: gr.Request | None) -> str:
+    """The last user error of ``request``'s session (taken: each is shown once), or a pointer to the toast."""
+    session = getattr(request, "session_hash", None)
+    with _errors_lock:
+        message = _errors.pop(session, None) if session else None
+    return message or "see the message at the top right"
 
 
 # What the shared arguments mean, for every endpoint's docstring (its MCP tool description); handlers document only

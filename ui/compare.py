@@ -19,7 +19,7 @@ from explainers.trust.curves import density
 
 from . import gpu, outputs
 from .common import BADGE_ICONS, OVERLAY_ALPHA, View, badge, endpoint, model, picture, plain, require_image, user_errors
-from .components import Inputs, picture_output
+from .components import Inputs, picture_output, show_results
 from .jobs import progress_for
 
 CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
@@ -218,10 +218,12 @@ def build(inputs: Inputs) -> None:
             text = gr.Markdown()
         receipts_file = gr.File(label="Receipts (JSON)")
         receipts = gr.JSON(label="Receipts", open=False)
-    run_button.click(
+    run = run_button.click(
         on_compare,
         [*inputs.explain, methods],
         [side_by_side, cards, text, receipts_file, receipts],
         api_name="compare",
         **gpu.queue(),
-    ).success(on_gallery, [receipts], [gallery, legend, one_picture], api_visibility="private", queue=False)
+    )
+    run.success(on_gallery, [receipts], [gallery, legend, one_picture], api_visibility="private", queue=False)
+    show_results(inputs, run, [cards, side_by_side, text, receipts_file, receipts, gallery, legend])

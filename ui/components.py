@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import gradio as gr
 
+from explainers.errors import ImageError
 from explainers.models import catalog
 
-from .common import DIRECTIONS, TOP1
+from .common import DIRECTIONS, TOP1, last_error, user_error
 
 ROOT = Path(__file__).resolve().parents[1]
+# On a phone (one column) the photo comes first, then the target and the tabs with their buttons, and only then the
+# examples and the model fields: the action within one screen, not after 1,700 px of inputs. Results never get
+# wider than the screen (long JSON lines wrap).
+PHONE_CSS = """
+@media (max-width: 720px) {
+  #xai-main { flex-direction: column; flex-wrap: nowrap; }
+  #xai-inputs { display: contents; }
+  #xai-image { order: 1; }
+  #xai-target { order: 2; }
+  #xai-tabs { order: 3; }
+  #xai-examples { order: 4; }
+  #xai-model { order: 5; }
+  #xai-image { height: 240px !important; }
+  #xai-image img { max-height: 170px; object-fit: contain; }
+  #xai-title h1 { font-size: 1.4rem; margin-bottom: 0; }
+  #xai-title p { display: none; }
+}
+#xai-tabs [data-testid="json"] { overflow-x: auto; max-width: 100%; }
+#xai-tabs [data-testid="json"] span.content { white-space: pre-wrap; overflow-wrap: anywhere; }
+"""
 EXAMPLES = [str(ROOT / "examples" / f"{name}.jpg") for name in ("coffee", "chelsea", "astronaut", "rocket")]
 
 
@@ -32,9 +53,10 @@ class SafeImage(gr.Image):
         try:
             return super().preprocess(payload)
         except Exception as exc:
-            raise gr.Error(
+            problem = (
                 f"The upload is not a usable image ({type(exc).__name__}: {exc}). Upload a PNG, JPEG or WebP photo."
-            ) from exc
+            )
+            raise user_error(ImageError(problem), "upload") from exc
 
 
 class OpenDropdown(gr.Dropdown):
@@ -64,6 +86,8 @@ class Inputs:
     model_info: gr.Markdown
     target: OpenDropdown
     direction: gr.Radio
+    # Every tab's results: cleared when a new photo or model comes in (wire_new_input), so none describes another.
+    results: list[gr.components.Component] = field(default_factory=list)
 
     @property
     def upload(self) -> list[gr.components.Component]:
@@ -78,13 +102,14 @@ class Inputs:
 
 def inputs() -> Inputs:
     """Lay out the photo (with the example photos), the model fields and the target, in the current column."""
-    image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320)
+    image = SafeImage(type="filepath", label="Image", sources=["upload", "clipboard"], height=320, elem_id="xai-image")
     gr.Examples(
         examples=[[p] for p in EXAMPLES],
         inputs=[image],
         label="Example photos (CC0, see examples/CREDITS.md)",
+        elem_id="xai-examples",
     )
-    with gr.Group():
+    with gr.Group(elem_id="xai-model"):
         picker = gr.Dropdown(
             choices=[("Built-in EfficientNet-Lite0 (default)", "default"), *catalog.choices()],
             value=None,
@@ -99,14 +124,15 @@ def inputs() -> Inputs:
         revision = gr.Textbox(value="", label="Revision", info="branch, tag or commit sha (optional)")
         load_button = gr.Button("Load model", size="sm")
         model_info = gr.Markdown()
-    target = OpenDropdown(
-        choices=[TOP1],
-        value=TOP1,
-        label="Target",
-        allow_custom_value=True,
-        info="class / label / output to explain",
-    )
-    direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
+    with gr.Group(elem_id="xai-target"):
+        target = OpenDropdown(
+            choices=[TOP1],
+            value=TOP1,
+            label="Target",
+            allow_custom_value=True,
+            info="class / label / output to explain; type a name and press Enter",
+        )
+        direction = gr.Radio(DIRECTIONS, value="raises", label="Explain what ... the target")
     return Inputs(image, picker, model_id, revision, load_button, model_info, target, direction)
 
 
@@ -126,3 +152,39 @@ def explanation_panel() -> list[gr.components.Component]:
         receipt_file = gr.File(label="Receipt (JSON: replays this map)")
     result = gr.JSON(label="Receipt", open=False)
     return [overlay, badge, text, npy, receipt_file, result]
+
+
+def show_results(inputs: Inputs, run: Any, shown: list[gr.components.Component], *, photo: bool = True) -> None:
+    """Make ``shown`` (a tab's results) describe only the current photo and model, and the last run's failure.
+
+    They are cleared when a new photo is uploaded or another model loaded, and when ``run`` (the tab's event) fails
+    they are replaced by the error (in their first Markdown) instead of keeping the previous run's results under
+    Gradio's red "Error" labels.
+
+    Args:
+        photo: False for results that do not describe the inputs column's photo (Batch): only the failure is shown.
+    """
+    if photo:
+        inputs.results.extend(shown)
+    run.failure(failed(shown), None, shown, api_visibility="private", queue=False, show_progress="hidden")
+
+
+def failed(shown: list[gr.components.Component]) -> Any:
+    """A failure handler: ``shown`` blank, the session's last error in the first Markdown among them."""
+
+    def on_failure(request: gr.Request) -> list[Any]:
+        return blank(shown, f"❌ **Error** · {last_error(request)}")
+
+    return on_failure
+
+
+def blank(shown: list[gr.components.Component], message: str = "") -> list[Any]:
+    """Empty values for ``shown``, with ``message`` in the first Markdown."""
+    values: list[Any] = []
+    for component in shown:
+        if isinstance(component, gr.Markdown):
+            values.append(message)
+            message = ""
+        else:
+            values.append(None)
+    return values

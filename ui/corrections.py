@@ -20,7 +20,7 @@ from finetuning.retrain import Retrainer, Settings, served_candidate
 
 from . import common, gpu
 from .common import CHEAP_CONCURRENCY, endpoint, model, user_errors
-from .components import Inputs
+from .components import Inputs, show_results
 
 ANSWER_INFO = (
     "In the model's own terms: a class ('Shirt'); every label that applies, comma-separated ('cat, dog') or 'none'; "
@@ -278,7 +278,7 @@ def build(inputs: Inputs, *, owner: bool | None = None) -> None:
         send = gr.Button("Send correction", size="sm")
         message = gr.Markdown()
         record = gr.JSON(label="Stored correction", open=False)
-    send.click(
+    sent = send.click(
         on_correct,
         [*inputs.upload, answer, consent],
         [message, record],
@@ -286,6 +286,7 @@ def build(inputs: Inputs, *, owner: bool | None = None) -> None:
         concurrency_id="correct",
         concurrency_limit=CHEAP_CONCURRENCY,
     )
+    show_results(inputs, sent, [message, record])
     inputs.load_button.click(on_answer_hint, [inputs.model_id, inputs.revision], answer, api_visibility="private")
     if owner if owner is not None else _owner:
         with gr.Accordion("Owner: corrections and fine-tunes", open=False):

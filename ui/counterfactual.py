@@ -14,7 +14,7 @@ from explainers.options import parse_number
 
 from . import gpu, outputs
 from .common import endpoint, model, plain, require_image, user_errors
-from .components import Inputs, picture_output
+from .components import Inputs, picture_output, show_results
 from .jobs import progress_for
 
 SHRINK_STEPS = 20  # see on_counterfactual
@@ -169,11 +169,13 @@ def build(inputs: Inputs) -> None:
         npy = gr.File(label="Change (.npy, float32, model input size x 3)")
         summary = gr.JSON(label="Result")
         state = gr.State()
-    run_button.click(
+    run = run_button.click(
         on_counterfactual,
         [*inputs.upload, goal, l2, l1, tv, steps, mask, seed, threshold],
         [edited, npy, summary, original, change, masked, state],
         api_name="counterfactual",
         **gpu.queue(),
-    ).success(on_show, [state], [headline_text, slider], api_visibility="private", queue=False)
+    )
+    show_results(inputs, run, [headline_text, slider, edited, npy, summary, original, change, masked])
+    run.success(on_show, [state], [headline_text, slider], api_visibility="private", queue=False)
     threshold.change(on_change_threshold, [state, threshold], masked, api_visibility="private", queue=False)

@@ -7,13 +7,17 @@ from typing import Any
 
 import gradio as gr
 
+import explainers as xai
+from explainers import cost
 from explainers.trust import report
 
 from . import gpu, outputs
 from .common import badge, model, picture, plain, require_image
-from .components import Inputs, explanation_panel
+from .components import Inputs, blank, explanation_panel, show_results
 from .jobs import progress_for
 
+LONG_S = 20  # past this estimate the tab warns before the job starts
+STOPPED = "⏹ **Stopped** · the job ends at its next step; change the options and run again"
 SCORING = "⏳ **Scoring this map** · deletion/insertion against random order, then the model-randomisation check"
 
 # What the three single-method endpoints share in their docstrings (common.endpoint): how they stream, what they return.
@@ -67,14 +71,68 @@ def run(
         )
 
 
-def wire(inputs: Inputs, handler: Callable[..., Any], controls: list[Any], *, method: str, button: str) -> None:
-    """Lay out the tab's button and explanation panel (below its controls); the button runs ``handler``.
+def estimate(method: str, model_id: str, revision: str, options: dict[str, Any]) -> str:
+    """What the job will cost, in words, from the measured time of one forward of the model on this device."""
+    loaded = model(model_id, revision)
+    forward_s = cost.forward_seconds(loaded)
+    cuda = loaded.device.type == "cuda"
+    seconds = cost.forwards(method, options, loaded.input_size, cuda=cuda) * forward_s
+    where = f"this {'GPU' if cuda else 'CPU'} (one forward: {1000 * forward_s:.0f} ms)"
+    if seconds < LONG_S:
+        return f"⏱ about {_duration(seconds)} on {where}"
+    return f"⚠️ **Long job: about {_duration(seconds)}** on {where}. **Stop** ends it at its next step."
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def wire(
+    inputs: Inputs,
+    handler: Callable[..., Any],
+    controls: list[Any],
+    *,
+    method: str,
+    button: str,
+    options: Callable[..., dict[str, Any]],
+) -> None:
+    """Lay out the tab's button, Stop, cost estimate and explanation panel (below its controls).
+
+    The button runs ``handler``; the panel is cleared when it starts (progress shows on the picture only), and the
+    estimate follows the controls and the model.
 
     Args:
         handler: the tab's ``on_<method>``, taking the explanation inputs and then ``controls``.
+        controls: the tab's option components, in ``handler``'s order.
         method: the registry name, which is also the endpoint's api_name.
         button: the button's text.
+        options: the controls' values -> the method's options (the same parsing as ``handler``).
     """
-    run_button = gr.Button(button, variant="primary")
+    with gr.Row(equal_height=True):
+        run_button = gr.Button(button, variant="primary", scale=4)
+        stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=80)
+    cost_line = gr.Markdown()
     panel = explanation_panel()
-    run_button.click(handler, [*inputs.explain, *controls], panel, api_name=method, **gpu.queue())
+    private: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    run_button.click(lambda: blank(panel), None, panel, **private)
+    run = run_button.click(
+        handler, [*inputs.explain, *controls], panel, api_name=method, show_progress_on=panel[0], **gpu.queue()
+    )
+    stop_button.click(lambda: blank(panel, STOPPED), None, panel, cancels=[run], **private)
+    show_results(inputs, run, panel)
+
+    def on_estimate(model_id: str, revision: str, *values: Any) -> str:
+        try:
+            return estimate(method, model_id, revision, options(*values))
+        except xai.ExplainerError as exc:  # shown where the estimate would be; running the job reports it too
+            return f"⏱ no estimate: {exc}"
+
+    gr.on(
+        [inputs.model_info.change, *(control.change for control in controls)],
+        on_estimate,
+        [inputs.model_id, inputs.revision, *controls],
+        cost_line,
+        **private,
+    )

@@ -35,8 +35,12 @@ def on_gradcam(
         variant: gradcam, hirescam, gradcam++, layercam, eigencam, or attention (gradient-weighted attention
             rollout, for ViT-style models).
     """
-    options = {"layer": layer or None, "variant": variant or "gradcam"}
+    options = _options(layer, variant)
     yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+
+
+def _options(layer: str, variant: str) -> dict[str, Any]:
+    return {"layer": layer or None, "variant": variant or "gradcam"}
 
 
 def build(inputs: Inputs) -> gr.Dropdown:
@@ -55,5 +59,7 @@ def build(inputs: Inputs) -> gr.Dropdown:
             label="Variant",
             info="HiResCAM is exact for average-pooled heads; attention rollout is for ViT-style models",
         )
-        explanation.wire(inputs, on_gradcam, [layer, variant], method=METHOD, button="Explain with Grad-CAM")
+        explanation.wire(
+            inputs, on_gradcam, [layer, variant], method=METHOD, button="Explain with Grad-CAM", options=_options
+        )
     return layer

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from explainers import registry
+from explainers.methods import integrated_gradients as ig
 from explainers.options import parse_number
 
 from . import explanation
@@ -33,16 +34,21 @@ def on_integrated_gradients(
     """Integrated gradients (Sundararajan et al., 2017) from a baseline, with the completeness delta reported.
 
     Args:
-        n_steps: integration steps along the path from the baseline (4 to 256; more is more faithful and slower).
+        n_steps: integration steps along the path from the baseline (4 to 1024; more is more faithful and slower;
+            n_steps x smooth_samples at most 8192).
         baselines: the path's start: 'blur', 'black' or 'noise'.
         smooth_samples: SmoothGrad noisy copies averaged (0 to 16; 0 = off).
     """
-    options = {
+    options = _options(n_steps, baselines, smooth_samples)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+
+
+def _options(n_steps: float, baselines: str, smooth_samples: float) -> dict[str, Any]:
+    return {
         "n_steps": parse_number(n_steps, "n_steps", integer=True),
         "baselines": baselines,
         "smooth_samples": parse_number(smooth_samples, "smooth_samples", integer=True),
     }
-    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def build(inputs: Inputs) -> None:
@@ -50,7 +56,7 @@ def build(inputs: Inputs) -> None:
     defaults = registry.METHODS[METHOD].defaults
     with gr.Tab(registry.label(METHOD)):
         with gr.Row():
-            n_steps = gr.Slider(4, 256, value=defaults["n_steps"], step=4, label="n_steps")
+            n_steps = gr.Slider(4, ig.MAX_STEPS, value=defaults["n_steps"], step=4, label="n_steps")
             baseline = gr.Radio(
                 BASELINES,
                 value=defaults["baselines"],
@@ -60,5 +66,10 @@ def build(inputs: Inputs) -> None:
             smooth = gr.Slider(0, 16, value=defaults["smooth_samples"], step=1, label="SmoothGrad samples (0 = off)")
         controls = [n_steps, baseline, smooth]
         explanation.wire(
-            inputs, on_integrated_gradients, controls, method=METHOD, button="Explain with integrated gradients"
+            inputs,
+            on_integrated_gradients,
+            controls,
+            method=METHOD,
+            button="Explain with integrated gradients",
+            options=_options,
         )

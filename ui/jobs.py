@@ -19,9 +19,19 @@ def progress_for(progress: gr.Progress | None) -> Callable[[float, str], None] |
     def report(fraction: float, desc: str) -> None:
         if not alive():
             raise xai.CancelledError("the visitor left the page; the job was stopped to free the GPU for others")
-        progress(fraction, desc=desc)
+        progress(fraction, desc=clean(desc))
 
     return report
+
+
+def clean(desc: str) -> str:
+    """A progress text without a repeated prefix: "occlusion: occlusion: 51/729 windows" -> "occlusion: 51/729 windows".
+
+    The pipeline names the method and the method names itself; the second name says nothing new.
+    """
+    parts = desc.split(": ")
+    kept = [part for i, part in enumerate(parts) if i == 0 or part != parts[i - 1]]
+    return ": ".join(kept)
 
 
 def event_alive() -> Callable[[], bool]:

@@ -42,13 +42,17 @@ def on_occlusion(
         baselines: what hides a window: 'zero', 'mean' or 'blur'.
         mode: 'dense' (every window), 'coarse_to_fine' (4x fewer forwards) or 'auto' (dense on a GPU only).
     """
-    options = {
+    options = _options(window, stride, baselines, mode)
+    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
+
+
+def _options(window: float, stride: float, baselines: str, mode: str) -> dict[str, Any]:
+    return {
         "window": _pixels(window, "window"),
         "stride": _pixels(stride, "stride"),
         "baselines": baselines,
         "mode": mode,
     }
-    yield from explanation.run(METHOD, image, model_id, revision, target, direction, options, progress)
 
 
 def _pixels(value: Any, name: str) -> int | None:
@@ -78,4 +82,6 @@ def build(inputs: Inputs) -> None:
                 info="auto: dense on a GPU, coarse-to-fine (4x fewer forwards) on a CPU",
             )
         controls = [window, stride, fill, mode]
-        explanation.wire(inputs, on_occlusion, controls, method=METHOD, button="Explain with occlusion")
+        explanation.wire(
+            inputs, on_occlusion, controls, method=METHOD, button="Explain with occlusion", options=_options
+        )

@@ -18,7 +18,7 @@ from explainers.trust import fingerprint, receipt
 
 from . import gpu, outputs
 from .common import endpoint, model, require_image, user_errors
-from .components import Inputs
+from .components import Inputs, show_results
 
 KEPT_PICTURES = 16  # the last replays' maps, for the picture event that follows each replay
 _pictures: OrderedDict[tuple[str, ...], tuple[dict[str, Any], Any, list[xai.Explanation], list[Any]]] = OrderedDict()
@@ -172,6 +172,8 @@ def build(inputs: Inputs) -> None:
         )
         npy = gr.File(label="Replayed map (.npy; of a Compare receipt, the first map)")
         result = gr.JSON(label="Replay")
-    run_button.click(
+    run = run_button.click(
         on_replay, [inputs.image, receipt_file, map_file], [npy, result], api_name="replay", **gpu.queue()
-    ).success(on_picture, [result], [pictures], api_visibility="private", queue=False)
+    )
+    run.success(on_picture, [result], [pictures], api_visibility="private", queue=False)
+    show_results(inputs, run, [npy, result, pictures])

@@ -19,7 +19,7 @@ from explainers.similar.search import MAX_K, SimilarCases, similar
 from explainers.similar.store import Gallery, load_gallery
 
 from .common import CHEAP_CONCURRENCY, endpoint, model, require_image
-from .components import Inputs
+from .components import Inputs, show_results
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def build(inputs: Inputs) -> None:
         pictures = gr.Gallery(label="Nearest references", columns=4, height="auto", format="png")
         summary = gr.Markdown()
         result = gr.JSON(label="Similar cases", open=False)
-    run_button.click(
+    run = run_button.click(
         on_similar,
         [*inputs.upload, k],
         [pictures, summary, result],
@@ -132,3 +132,4 @@ def build(inputs: Inputs) -> None:
         concurrency_id="predict",
         concurrency_limit=CHEAP_CONCURRENCY,
     )
+    show_results(inputs, run, [summary, pictures, result])

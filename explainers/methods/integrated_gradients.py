@@ -121,10 +121,11 @@ def explain(
             "attribute; try another baseline"
         )
     elif rel > RELATIVE_DELTA_WARNING:
+        most = min(4 * n_steps, MAX_STEPS, MAX_EVALUATIONS // copies)  # advice the limits above would accept
+        advice = f"raise n_steps from {n_steps} to {most}" if most > n_steps else "try the blur baseline"
         notes.append(
             f"the attributions miss completeness by {rel:.1%} of F(image) - F(baseline) "
-            f"(more than {RELATIVE_DELTA_WARNING:.0%}); for a more faithful map raise n_steps from {n_steps} "
-            f"to {min(4 * n_steps, MAX_STEPS)}"
+            f"(more than {RELATIVE_DELTA_WARNING:.0%}); for a more faithful map {advice}"
         )
     heatmap = (attr_sum[0].sum(0) / copies).cpu().numpy().astype(np.float32)
     return Explanation(

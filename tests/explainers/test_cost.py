@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from planted import planted_classifier
 
 from explainers import cost, registry
+from explainers.errors import OptionError
 
 SQUARE = (224, 224)
 
@@ -59,3 +61,39 @@ def test_counterfactual_asks_for_its_steps():
     assert cost.counterfactual_seconds({"max_steps": 200, "shrink_steps": 0, "budget": 5.5}) == 46
     assert cost.counterfactual_seconds({"max_steps": 200, "shrink_steps": 20, "budget": None}) == 42
     assert cost.counterfactual_seconds({"max_steps": 10**12}) == cost.MAX_S
+
+
+# The estimate a visitor reads before a job: work in forwards of one image, times one measured forward.
+
+
+def test_dense_occlusion_costs_a_forward_and_a_half_per_window():
+    # 16/8 on 224: 27 windows a side, 729 in all (the 51 s job)
+    work = cost.forwards("occlusion", {"window": 16, "stride": 8, "mode": "dense"}, SQUARE)
+    assert work == pytest.approx(cost.DEFAULT_SCORECARD_FORWARDS + 729 * cost.WINDOW_FORWARDS)
+
+
+def test_coarse_to_fine_occlusion_costs_less_than_dense_and_auto_is_dense_only_on_a_gpu():
+    sizes = {"window": 16, "stride": 8}
+    dense = cost.forwards("occlusion", {**sizes, "mode": "dense"}, SQUARE)
+    coarse = cost.forwards("occlusion", {**sizes, "mode": "coarse_to_fine"}, SQUARE)
+    assert coarse < dense / 2
+    assert cost.forwards("occlusion", {**sizes, "mode": "auto"}, SQUARE) == coarse
+    assert cost.forwards("occlusion", {**sizes, "mode": "auto"}, SQUARE, cuda=True) == dense
+
+
+def test_integrated_gradients_costs_grow_with_steps_times_smoothgrad_samples():
+    small = cost.forwards("integrated_gradients", {"n_steps": 128, "smooth_samples": 0}, SQUARE)
+    large = cost.forwards("integrated_gradients", {"n_steps": 128, "smooth_samples": 4}, SQUARE)
+    assert large - small == pytest.approx(3 * 128 * cost.GRADIENT_PASS_FORWARDS)
+
+
+def test_the_forward_time_is_measured_once_per_model():
+    loaded = planted_classifier()
+    first = cost.forward_seconds(loaded)
+    assert 0 < first < 5
+    assert cost.forward_seconds(loaded) == first  # cached: the same number, not a second measurement
+
+
+def test_integrated_gradients_past_the_methods_budget_has_no_estimate_but_the_reason():
+    with pytest.raises(OptionError, match="16,384 gradient evaluations"):
+        cost.forwards("integrated_gradients", {"n_steps": 1024, "smooth_samples": 16}, SQUARE)

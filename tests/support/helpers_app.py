@@ -223,3 +223,45 @@ def open_tab(page: Any, name: str) -> None:
         return
     page.get_by_role("button", name="More tabs").click()
     page.locator(".overflow-dropdown button", has_text=name).first.click()
+
+
+# Viewports the browser tests check: a desktop window and a phone (iPhone 12-15 CSS pixels).
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
+
+
+def open_page(browser: Any, url: str, upload: Path | None = None, viewport: dict[str, int] = DESKTOP) -> Any:
+    """A new page on the app at ``viewport``, with ``upload`` in the image box once the server holds it."""
+    page = browser.new_page(viewport=viewport, is_mobile=viewport["width"] < 600, has_touch=viewport["width"] < 600)
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.get_by_role("button", name="Predict", exact=True).wait_for()
+    if upload is not None:
+        upload_photo(page, upload)
+    return page
+
+
+def upload_photo(page: Any, upload: Path) -> None:
+    """Put ``upload`` in the image box (its own file input, the page's first) and wait until the server holds it."""
+    page.locator("input[type=file]").first.set_input_files(str(upload))
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('.image-container img')].some(i => i.src.includes('gradio_api/file=')"
+        " && i.src.includes(name))",
+        arg=upload.name,
+    )
+
+
+def visible_panel(page: Any) -> Any:
+    """The tab panel on screen."""
+    return page.get_by_role("tabpanel").filter(visible=True)
+
+
+def error_labels(scope: Any) -> int:
+    """How many of Gradio's red "Error" status labels (over an output whose event failed) ``scope`` shows."""
+    return int(
+        scope.evaluate(
+            "el => [...el.querySelectorAll('[data-testid=status-tracker]')]"
+            ".filter(t => t.offsetParent !== null && t.innerText.trim() === 'Error').length"
+        )
+    )
