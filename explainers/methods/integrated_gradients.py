@@ -95,7 +95,8 @@ def explain(
 
     if baselines in DISTRIBUTIONS:
         refs = distribution(model, image, baselines, seed=seed)
-        attr_sum, delta, gap, baseline_score = _expected(counted, fn, inputs, refs, n_steps, size, seed)
+        size = 1  # one sample per GradientShap call (see _expected)
+        attr_sum, delta, gap, baseline_score = _expected(counted, fn, inputs, refs, n_steps, seed)
     else:
         ref = baseline(model, image, baselines, seed=seed)
         attr_sum, delta, gap, baseline_score = _straight(counted, fn, inputs, ref, n_steps, size)
@@ -185,13 +186,13 @@ def _expected(
     inputs: torch.Tensor,
     refs: torch.Tensor,
     n_steps: int,
-    size: int,
     seed: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Expected gradients with captum's GradientShap: n_steps samples per copy, each a random reference of ``refs``
-    and a random point on its path, at most ``size`` per call. Completeness holds in expectation, so delta and gap
-    are read against the mean score of the references: (attributions summed over copies, delta and gap per copy,
-    mean F(reference)).
+    and a random point on its path. One sample per call, seeded by (seed, copy, sample), so a replay draws the same
+    samples whatever batch size the device would allow. Completeness holds in expectation, so delta and gap are read
+    against the mean score of the references: (attributions summed over copies, delta and gap per copy, mean
+    F(reference)).
     """
     attr_sum = torch.zeros_like(inputs[:1])
     deltas, gaps = [], []
@@ -200,11 +201,11 @@ def _expected(
     shap = GradientShap(counted)
     for i in range(len(inputs)):
         x, attr = inputs[i : i + 1], torch.zeros_like(inputs[:1])
-        for start in range(0, n_steps, size):
-            k = min(size, n_steps - start)
-            with torch.enable_grad(), _captum_random(seed, i, start):
-                # stdevs 0: SmoothGrad noise is ours (seeded); GradientShap returns the mean over its k samples.
-                attr += shap.attribute(x, baselines=refs, n_samples=k, stdevs=0.0).detach() * (k / n_steps)
+        for sample in range(n_steps):
+            with torch.enable_grad(), _captum_random(seed, i, sample):
+                # stdevs 0: the SmoothGrad noise is ours (seeded, added before); GradientShap only draws.
+                attr += shap.attribute(x, baselines=refs, n_samples=1, stdevs=0.0).detach()
+        attr /= n_steps
         attr_sum += attr
         with torch.no_grad():
             gap = float(fn(x).double()[0]) - baseline_score
@@ -217,13 +218,14 @@ _CAPTUM_RANDOM = threading.Lock()
 
 
 @contextmanager
-def _captum_random(seed: int, copy: int, start: int) -> Iterator[None]:
+def _captum_random(seed: int, copy: int, sample: int) -> Iterator[None]:
     """GradientShap draws references and path points from numpy's global generator (and zero noise from torch's):
-    seed them from (seed, copy, first sample) for replay, one call at a time, and restore both afterwards.
+    seed them from (seed, copy, sample) for replay, one call at a time, and restore both afterwards (the lock
+    serialises concurrent expected-gradients samples; nothing else here draws from the global generators).
     """
     with _CAPTUM_RANDOM, torch.random.fork_rng(devices=[]):
         state = np.random.get_state()
-        np.random.seed([seed, copy, start])
+        np.random.seed([seed, copy, sample])
         try:
             yield
         finally:
