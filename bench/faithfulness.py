@@ -44,6 +44,7 @@ from PIL import Image
 from explainers import registry
 from explainers.display import PIXEL_METHODS, gaussian, smoothed
 from explainers.layers import candidate_layers
+from explainers.methods.baselines import baseline
 from explainers.models.loading import load_model
 from explainers.models.preprocess import normalise, prepare_pil
 from explainers.targets import resolve_target
@@ -362,6 +363,26 @@ def photos(
     return tallies
 
 
+def photo_facts(model: LoadedModel, names: Sequence[str] | None = None) -> list[str]:
+    """Per photo, what the scorecard has to work with: the top-1 class and probability, the runner-up's, and the
+    top-1 logit on the photo and on the scorecard's blur reference (their difference is the span the curves move in).
+    """
+    rows = []
+    for name in names or photo_names():
+        image = prepare_pil(model, picture(name)).image
+        with torch.no_grad():
+            logits = model.model(torch.cat([image, baseline(model, image, quality.DEFAULT_BASELINES)]))
+        p = logits[0].softmax(0)
+        top = torch.topk(p, 2)
+        first = int(top.indices[0])
+        on_image, on_blur = float(logits[0, first]), float(logits[1, first])
+        rows.append(
+            f"| {name} | {resolve_target(model, first).name} | {float(top.values[0]):.2f} | "
+            f"{float(top.values[1]):.2f} | {on_image:.1f} | {on_blur:.1f} | {on_image - on_blur:+.1f} |"
+        )
+    return rows
+
+
 def _object_box(
     share: tuple[float, float, float, float],
     crop: Sequence[float],
@@ -469,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     cues = planted(entries, seeds=seeds) if "planted" in parts else None
     photo = photos(model, entries, names) if "photos" in parts else None
     layers = gradcam_layers(model, limit, seeds) if "layers" in parts else None
+    facts = photo_facts(model, names) if "facts" in parts else None
     print(
         f"built-in model {model.architecture}, torch threads {torch.get_num_threads()}; load average (1, 5, 15 min) "
         f"{', '.join(f'{x:.2f}' for x in load)} at start, {', '.join(f'{x:.2f}' for x in os.getloadavg())} at end; "
@@ -482,6 +504,13 @@ def main(argv: list[str] | None = None) -> None:
             "display's is 1/56): peak hit / positive mass in the tile / |map| mass in the tile\n"
         )
         print(readings_table(entries, mosaic))
+    if facts:
+        print(
+            "\nPhotos: the model's top-1 class, its probability and the runner-up's, and the top-1 logit on the photo "
+            "and on the scorecard's blur reference\n"
+        )
+        print("| photo | top-1 | p | runner-up p | logit | on blur | span |\n|---|---|---:|---:|---:|---:|---:|")
+        print("\n".join(facts))
     if layers:
         print("\nGrad-CAM by layer (the default first): peak hit rate (positive mass in the right tile or cue)\n")
         print("| model | layer | peak hit (mass) |\n|---|---|---:|")
