@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 torch.set_num_threads(1)
 
 import planted  # noqa: E402
 
+from explainers import prepare_image  # noqa: E402
 from explainers.errors import OptionError  # noqa: E402
 from explainers.methods import integrated_gradients as ig  # noqa: E402
 from explainers.methods.baselines import BLUR_SIGMA_FRACTIONS, DISTRIBUTIONS, NOISE_DRAWS, distribution  # noqa: E402
 from explainers.targets import forward_fn  # noqa: E402
+from explainers.trust import receipt  # noqa: E402
 
 N_IMAGES = 20
 FEW = {"n_steps": 8, "smooth_samples": 0}
@@ -126,3 +130,14 @@ def test_no_hook_grad_flag_or_mode_outlives_a_call(classifier):
     assert planted.hooks_left(classifier.model) == 0 and not classifier.model.training
     assert not any(p.requires_grad for p in classifier.model.parameters())
     assert torch.is_grad_enabled()
+
+
+def test_a_receipt_of_an_expected_gradients_map_replays_it(classifier, tmp_path):
+    path = tmp_path / "picture.png"
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(rgb).resize((64, 64), Image.BILINEAR).save(path)
+    prepared = prepare_image(classifier, path)
+    original = ig.explain(classifier, prepared.image, baselines="expected", n_steps=6, smooth_samples=2, seed=5)
+    made = json.loads(json.dumps(receipt.build(classifier, prepared, original).to_dict()))
+    again = receipt.replay(made, path, loader=lambda model_id, revision: classifier)
+    assert again.options == original.options and receipt.same_map(original, again)
