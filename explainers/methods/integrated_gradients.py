@@ -34,7 +34,7 @@ RELATIVE_DELTA_WARNING = 0.01
 # at four radii, 32 samples, put the peak in the right mosaic tile 0.85 of the time with 49% of the positive mass there
 # (15 mosaics; blur 8 steps x 4 SmoothGrad copies, the previous default: 0.73 and 44%; "expected" 32: 0.70 and 48%),
 # passed the scorecard on 5 of 16 photos (previous default 3, "expected" 1) and peaked on the object in 6 of 6 (5),
-# median 2.69 CPU s per photo (2.48).
+# median 2.52-2.69 CPU s per photo over two runs (2.48).
 BASELINE, N_STEPS, SMOOTH_SAMPLES = "blurs", 32, 0
 
 
