@@ -42,8 +42,9 @@ from cues import cue_image, cue_model
 from PIL import Image
 
 from explainers import registry
-from explainers.display import smoothed
+from explainers.display import PIXEL_METHODS, gaussian, smoothed
 from explainers.layers import candidate_layers
+from explainers.methods.baselines import baseline
 from explainers.models.loading import load_model
 from explainers.models.preprocess import normalise, prepare_pil
 from explainers.targets import resolve_target
@@ -212,6 +213,7 @@ class Tally:
     badges: list[str] = field(default_factory=list)
     rho: list[float] = field(default_factory=list)
     curves: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in CURVE_FIGURES})
+    readings: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _in(box: tuple[int, int, int, int], rc: tuple[int, int]) -> bool:
@@ -226,8 +228,27 @@ def _mass(values: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(positive[top:bottom, left:right].sum()) / total if total > 0 else 0.0
 
 
+# Other ways to read a per-pixel map on the mosaics (--readings): Gaussian sigma as a share of the shorter side (the
+# display's is display.PIXEL_SIGMA_FRACTION = 1/56), and mass of |map| rather than of its positive part.
+READING_SIGMAS = (0.0, 1 / 56, 1 / 28, 1 / 14)
+
+
+def readings(values: np.ndarray, box: tuple[int, int, int, int]) -> dict[str, float]:
+    """Peak hit, positive mass and |mass| in the box at each of READING_SIGMAS."""
+    out = {}
+    for fraction in READING_SIGMAS:
+        shown = gaussian(values, fraction * min(values.shape))
+        key = f"1/{round(1 / fraction)}" if fraction else "0"
+        out[f"hit {key}"] = float(_in(box, peak(shown)))
+        out[f"mass {key}"] = _mass(shown, box)
+        out[f"|mass| {key}"] = _mass(np.abs(shown), box)
+    return out
+
+
 def grid_pointing(model: LoadedModel, entries: Sequence[Entry], limit: int | None = None) -> dict[str, Tally]:
-    """Each entry on each tile of each mosaic: hit of the peak, share of positive mass in the right tile."""
+    """Each entry on each tile of each mosaic: hit of the peak, share of positive mass in the right tile; per-pixel
+    methods also at READING_SIGMAS and on |map| (Tally.readings).
+    """
     tallies = {entry_label(e): Tally() for e in entries}
     for mosaic in mosaics(model, limit):
         for _, target, box in mosaic.tiles:
@@ -240,7 +261,23 @@ def grid_pointing(model: LoadedModel, entries: Sequence[Entry], limit: int | Non
                 t.shown_mass.append(_mass(shown, box))
                 t.raw_mass.append(_mass(result.heatmap, box))
                 t.seconds.append(seconds)
+                if result.method in PIXEL_METHODS:
+                    for key, value in readings(result.heatmap, box).items():
+                        t.readings.setdefault(key, []).append(value)
     return tallies
+
+
+def readings_table(entries: Sequence[Entry], mosaic: dict[str, Tally]) -> str:
+    """Per-pixel entries on the mosaics at each smoothing: peak hit, positive mass share, |map| mass share."""
+    keys = [f"1/{round(1 / f)}" if f else "0" for f in READING_SIGMAS]
+    header = ["method", *(f"sigma {k}: hit / mass / abs mass" for k in keys)]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(keys) + "|"]
+    for label in map(entry_label, entries):
+        r = mosaic[label].readings
+        if r:
+            cells = [f"{_rate(r[f'hit {k}'])} / {_pct(r[f'mass {k}'])} / {_pct(r[f'|mass| {k}'])}" for k in keys]
+            lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines)
 
 
 def planted(
@@ -324,6 +361,26 @@ def photos(
                 flush=True,
             )
     return tallies
+
+
+def photo_facts(model: LoadedModel, names: Sequence[str] | None = None) -> list[str]:
+    """Per photo, what the scorecard has to work with: the top-1 class and probability, the runner-up's, and the
+    top-1 logit on the photo and on the scorecard's blur reference (their difference is the span the curves move in).
+    """
+    rows = []
+    for name in names or photo_names():
+        image = prepare_pil(model, picture(name)).image
+        with torch.no_grad():
+            logits = model.model(torch.cat([image, baseline(model, image, quality.DEFAULT_BASELINES)]))
+        p = logits[0].softmax(0)
+        top = torch.topk(p, 2)
+        first = int(top.indices[0])
+        on_image, on_blur = float(logits[0, first]), float(logits[1, first])
+        rows.append(
+            f"| {name} | {resolve_target(model, first).name} | {float(top.values[0]):.2f} | "
+            f"{float(top.values[1]):.2f} | {on_image:.1f} | {on_blur:.1f} | {on_image - on_blur:+.1f} |"
+        )
+    return rows
 
 
 def _object_box(
@@ -433,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     cues = planted(entries, seeds=seeds) if "planted" in parts else None
     photo = photos(model, entries, names) if "photos" in parts else None
     layers = gradcam_layers(model, limit, seeds) if "layers" in parts else None
+    facts = photo_facts(model, names) if "facts" in parts else None
     print(
         f"built-in model {model.architecture}, torch threads {torch.get_num_threads()}; load average (1, 5, 15 min) "
         f"{', '.join(f'{x:.2f}' for x in load)} at start, {', '.join(f'{x:.2f}' for x in os.getloadavg())} at end; "
@@ -440,6 +498,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     if mosaic or cues or photo:
         print(markdown(entries, mosaic, cues, photo))
+    if mosaic and any(t.readings for t in mosaic.values()):
+        print(
+            "\nPer-pixel maps on the mosaics read at other smoothings (Gaussian sigma as a share of the side; the "
+            "display's is 1/56): peak hit / positive mass in the tile / |map| mass in the tile\n"
+        )
+        print(readings_table(entries, mosaic))
+    if facts:
+        print(
+            "\nPhotos: the model's top-1 class, its probability and the runner-up's, and the top-1 logit on the photo "
+            "and on the scorecard's blur reference\n"
+        )
+        print("| photo | top-1 | p | runner-up p | logit | on blur | span |\n|---|---|---:|---:|---:|---:|---:|")
+        print("\n".join(facts))
     if layers:
         print("\nGrad-CAM by layer (the default first): peak hit rate (positive mass in the right tile or cue)\n")
         print("| model | layer | peak hit (mass) |\n|---|---|---:|")

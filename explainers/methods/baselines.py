@@ -21,6 +21,13 @@ BASELINES = ("zero", "mean", "blur", "black", "noise")
 the image (sigma = a tenth of the shorter side); black: black pixels; noise: uniform pixel noise from the seed."""
 
 BLUR_SIGMA_FRACTION = 0.1  # of the shorter side: removes objects, keeps the colour layout
+DISTRIBUTIONS = ("blurs", "expected")
+"""Reference distributions for expected gradients (Erion et al., 2021), one reference drawn per sample. blurs: the
+image blurred at each of BLUR_SIGMA_FRACTIONS of the shorter side (objects removed at several scales, colours kept);
+expected: those blurs, black, and NOISE_DRAWS uniform-noise images from the seed. No training set ships with a model,
+so the distribution is built from the image itself and from noise rather than from other images."""
+BLUR_SIGMA_FRACTIONS = (0.025, 0.05, 0.1, 0.2)
+NOISE_DRAWS = 3
 CPU_SECONDS_PER_BATCH = 0.1  # one thread gains nothing from big batches (cache-bound), so keep batches this short
 CPU_MEMORY_SHARE = 0.25  # of the available RAM, for activations kept for backward
 GPU_MEMORY_SHARE = 0.5  # of the free device memory
@@ -54,6 +61,30 @@ def baseline(model: LoadedModel, image: torch.Tensor, kind: str, *, seed: int = 
         pixels = torch.rand(image.shape, generator=g, dtype=torch.float32)  # drawn on the CPU: device-independent
         return normalise(model, pixels.to(device=image.device, dtype=image.dtype))
     raise OptionError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+
+
+def distribution(model: LoadedModel, image: torch.Tensor, kind: str, *, seed: int = 0) -> torch.Tensor:
+    """The references of one of DISTRIBUTIONS, stacked (K, 3, h, w) in the model's normalised space.
+
+    Args:
+        model: the model whose data config (mean, std) defines the normalised space.
+        image: one normalised image (1, 3, h, w).
+        kind: one of DISTRIBUTIONS.
+        seed: the noise images of "expected"; the same seed gives the same references on every device.
+
+    Raises:
+        OptionError: an unknown kind.
+        ImageError: ``image`` is not a (1, 3, h, w) tensor.
+    """
+    check_image(image)
+    if kind not in DISTRIBUTIONS:
+        raise OptionError(f"unknown baseline distribution {kind!r}; choose one of {', '.join(DISTRIBUTIONS)}")
+    side = min(image.shape[-2:])
+    refs = [gaussian_blur(image, fraction * side) for fraction in BLUR_SIGMA_FRACTIONS]
+    if kind == "expected":
+        refs.append(baseline(model, image, "black"))
+        refs += [baseline(model, image, "noise", seed=seed + k) for k in range(NOISE_DRAWS)]
+    return torch.cat(refs)
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:

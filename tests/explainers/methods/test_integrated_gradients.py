@@ -138,9 +138,9 @@ def test_smoothgrad_averages_the_maps_of_noisy_copies(classifiers):
 
 def test_copies_beyond_the_batch_size_are_run_in_chunks_with_the_same_result(classifiers, monkeypatch):
     model, image = classifiers[2], planted.random_images(1, 64, seed=6)
-    whole = ig.explain(model, image, smooth_samples=5, n_steps=4)
+    whole = ig.explain(model, image, baselines="blur", smooth_samples=5, n_steps=4)
     monkeypatch.setattr(ig, "batch_size", lambda *a, **k: 2)
-    chunked = ig.explain(model, image, smooth_samples=5, n_steps=4)
+    chunked = ig.explain(model, image, baselines="blur", smooth_samples=5, n_steps=4)
     assert chunked.extras["internal_batch_size"] == 2
     np.testing.assert_allclose(whole.heatmap, chunked.heatmap, atol=1e-5)
 
@@ -165,7 +165,7 @@ def test_the_result_is_a_float32_map_at_input_size_with_its_facts(classifiers):
     result = ig.explain(classifiers[0], planted.random_images(1, 64))
     assert result.method == "integrated_gradients" and result.heatmap.shape == (64, 64)
     assert result.heatmap.dtype == np.float32 and result.timings["total"] > 0
-    assert result.options == {"baselines": "blur", "n_steps": 8, "smooth_samples": 4, "smooth_stdev": 0.15, "seed": 0}
+    assert result.options == {"baselines": "blurs", "n_steps": 32, "smooth_samples": 0, "smooth_stdev": 0.15, "seed": 0}
     assert result.extras["internal_batch_size"] >= 1
 
 
