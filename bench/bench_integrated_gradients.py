@@ -44,7 +44,12 @@ def rows(loaded: LoadedModel, prepared: PreparedImage) -> list[dict[str, Any]]:
     cases: list[tuple[str, Callable[[], Any]]] = [
         (f"floor: {N_STEPS} forward+backward, one batch of {N_STEPS}", passes(N_STEPS)),
         (f"{N_STEPS} forward+backward in batches of {picked}", passes(picked)),
-        (f"IG n_steps={N_STEPS} (black)", lambda: integrated_gradients.explain(loaded, image, target=target)),
+        (
+            f"IG n_steps={N_STEPS} (black)",
+            lambda: integrated_gradients.explain(
+                loaded, image, target=target, baselines="black", n_steps=N_STEPS, smooth_samples=0
+            ),
+        ),
     ]
     medians, results = common.median_seconds([fn for _, fn in cases], runs=RUNS, warmup=WARMUP)
     ig = results[2]

@@ -266,7 +266,7 @@ def test_occlusion_gives_a_map_or_our_message(
     target=targets,
     direction=directions,
     n_steps=mostly(st.integers(1, 16), bad_whole_numbers | st.integers(257, 10**9)),
-    baselines=mostly(st.sampled_from(["black", "blur", "noise"]), odd_text),
+    baselines=mostly(st.sampled_from(["blurs", "expected", "black", "blur", "noise"]), odd_text),
     smooth_samples=mostly(st.integers(0, 2), bad_whole_numbers | st.integers(17, 10**9)),
 )
 def test_integrated_gradients_gives_a_map_or_our_message(

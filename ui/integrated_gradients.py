@@ -16,7 +16,8 @@ from .common import endpoint
 from .components import Inputs
 
 METHOD = "integrated_gradients"
-BASELINES = ["blur", "black", "noise"]
+# Distributions first (expected gradients; "blurs" won the faithfulness benchmark), then single-path baselines.
+BASELINES = ["blurs", "expected", "blur", "black", "noise"]
 
 
 @endpoint(METHOD, returns=explanation.RETURNS, about=explanation.STREAMS)
@@ -36,7 +37,9 @@ def on_integrated_gradients(
     Args:
         n_steps: integration steps along the path from the baseline (4 to 1024; more is more faithful and slower;
             n_steps x smooth_samples at most 8192).
-        baselines: the path's start: 'blur', 'black' or 'noise'.
+        baselines: where the paths start: 'blurs' (expected gradients over blurred copies at four radii, the default)
+            or 'expected' (those, black and noise), each step a random reference and point on its path; or one
+            baseline for every step: 'blur', 'black' or 'noise'.
         smooth_samples: SmoothGrad noisy copies averaged (0 to 16; 0 = off).
     """
     options = _options(n_steps, baselines, smooth_samples)
@@ -61,7 +64,8 @@ def build(inputs: Inputs) -> None:
                 BASELINES,
                 value=defaults["baselines"],
                 label="Baseline",
-                info="blur converges fastest (completeness delta)",
+                info="blurs / expected: expected gradients over several references (blurs scored best in "
+                "bench/faithfulness.py); blur / black / noise: one path",
             )
             smooth = gr.Slider(0, 16, value=defaults["smooth_samples"], step=1, label="SmoothGrad samples (0 = off)")
         controls = [n_steps, baseline, smooth]
