@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gradio_client import Client, handle_file
 from helpers_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, COFFEE, open_tab, unexpected_server_errors
 from servers import running_app
 
@@ -111,6 +112,28 @@ def test_the_settings_language_picker_switches_an_english_page_and_its_report_to
         assert "El modelo dice" in text, text[:1500]
     finally:
         page.close()
+
+
+def test_a_spanish_page_reads_the_missing_image_message_in_spanish(browser, server):
+    page = browser.new_page(viewport=VIEWPORT, locale="es-ES")
+    try:
+        page.goto(server[0])
+        page.get_by_role("button", name="Predecir", exact=True).click()  # no photo uploaded
+        page.get_by_text("no se ha dado ninguna imagen", exact=False).first.wait_for(timeout=WAIT_MS)
+    finally:
+        page.close()
+
+
+def test_api_clients_get_english_unless_they_ask_for_spanish(server):
+    for headers, expected in (({}, "no image was given"), ({"Accept-Language": "es-ES,es;q=0.9"}, "no se ha dado")):
+        client = Client(server[0], verbose=False, headers=headers)
+        with pytest.raises(Exception, match=expected):
+            client.predict(None, "default", "", api_name="/predict")
+    spanish = Client(server[0], verbose=False, headers={"Accept-Language": "es"})
+    outputs = spanish.predict(
+        handle_file(str(COFFEE)), "default", "", "top-1", "raises", "", "gradcam", api_name="/gradcam"
+    )
+    assert outputs[2].startswith("### Predicción\nEl modelo dice"), outputs[2][:300]
 
 
 def test_the_server_logged_no_unexpected_error(server):
