@@ -144,7 +144,7 @@ ES: dict[str, str] = {
     "where_most": "La mayor parte de la evidencia a favor ({share}) está en **{region}**; {area}.",
     "where_largest": "La mayor porción de la evidencia a favor ({share}) está en **{region}**; {area}.",
     "where_around": (
-        "La evidencia a favor se concentra en torno a **{region}**, pero se extiende a las zonas vecinas (ninguna "
+        "La evidencia a favor se concentra sobre todo en **{region}**, pero se extiende a las zonas vecinas (ninguna "
         "tiene más del {share}); {area}."
     ),
     "where_spread": ("La evidencia a favor está repartida: ningún noveno de la imagen tiene más del {share}; {area}."),
@@ -187,11 +187,18 @@ ES: dict[str, str] = {
 }
 
 TEMPLATES: dict[str, dict[str, str]] = {"en": EN, "es": ES}
+# Method labels (registry.label) that read differently in a language; the others (Grad-CAM, HiResCAM...) are names.
+METHODS: dict[str, dict[str, str]] = {"es": {"Occlusion": "Oclusión", "Integrated gradients": "Gradientes integrados"}}
 
 
 def say(lang: str, key: str, **facts: Any) -> str:
     """The template ``key`` in ``lang`` (English for an unknown language) filled with ``facts``."""
     return TEMPLATES.get(lang, EN)[key].format(**facts)
+
+
+def method(label: str, lang: str) -> str:
+    """A method's label (registry.label) as ``lang`` writes it."""
+    return METHODS.get(lang, {}).get(label, label)
 
 
 def pct(p: float, lang: str) -> str:

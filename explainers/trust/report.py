@@ -38,7 +38,7 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
             for this request (language.using), else English.
     """
     lang = language_.resolve(language)
-    method = registry.label(receipt["method"], receipt.get("options"))
+    method = _label(lang, receipt["method"], receipt.get("options"))
     target = receipt["target"]
     sections = [
         say(lang, "h_prediction")
@@ -174,14 +174,14 @@ def _agreement(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]], 
             scores[other["method"]] = theirs[receipt["method"]]
     if not scores:
         return ""
-    me = registry.label(receipt["method"], receipt.get("options"))
+    me = _label(lang, receipt["method"], receipt.get("options"))
     parts = []
     for name in sorted(scores):
         rho = float(scores[name])
         word = say(lang, "agrees" if rho >= AGREE else "partly_agrees" if rho >= PARTLY else "disagrees")
-        parts.append(say(lang, "agreement", other=registry.label(name), word=word, me=me, rho=num(rho, ".2f", lang)))
+        parts.append(say(lang, "agreement", other=_label(lang, name), word=word, me=me, rho=num(rho, ".2f", lang)))
     badges = [
-        f"{registry.label(o['method'], o.get('options'))}: {say(lang, 'badge_' + o['scorecard']['badge'])}"
+        f"{_label(lang, o['method'], o.get('options'))}: {say(lang, 'badge_' + o['scorecard']['badge'])}"
         for o in others
         if o.get("scorecard")
     ]
@@ -219,7 +219,7 @@ def _method_caveats(receipt: Mapping[str, Any], lang: str) -> list[str]:
     extras, out = receipt.get("extras") or {}, []
     if receipt["method"] == "gradcam" and extras.get("coarse") and extras.get("grid"):
         gh, gw = extras["grid"]
-        method = registry.label("gradcam", receipt.get("options"))
+        method = _label(lang, "gradcam", receipt.get("options"))
         out.append(say(lang, "coarse", method=method, grid=f"{gh}x{gw}", cells=min(gh, gw)))
     out += [str(n) for n in receipt.get("notes", []) if " read layer '" not in str(n)]  # the coarse grid, said above
     return out
@@ -237,12 +237,16 @@ def _footer(receipt: Mapping[str, Any], lang: str) -> str:
         model=model["id"],
         revision=revision,
         weights=str(model["weights_sha256"])[:12],
-        method=registry.label(receipt["method"], receipt["options"]),
+        method=_label(lang, receipt["method"], receipt["options"]),
         options=options,
         image=str(image["sha256"])[:12],
         cases=cases,
         created=receipt.get("created", ""),
     )
+
+
+def _label(lang: str, name: str, options: Mapping[str, Any] | None = None) -> str:
+    return phrases.method(registry.label(name, options), lang)
 
 
 def _number(value: float, lang: str) -> str:

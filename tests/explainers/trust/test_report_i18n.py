@@ -9,6 +9,7 @@ import string
 import numpy as np
 import pytest
 
+from explainers import registry
 from explainers.counterfactual.headline import WORDS, headline
 from explainers.trust import language, phrases
 from explainers.trust.evidence import REGION_NAMES, REGIONS
@@ -130,6 +131,7 @@ def test_both_template_sets_have_the_same_keys_and_the_same_placeholders():
     assert not {k: v for k, v in differ.items() if v[0] != v[1]}
     assert set(REGION_NAMES["es"]) == {r for row in REGIONS for r in row}
     assert set(WORDS["es"]) == set(WORDS["en"])
+    assert set(phrases.METHODS["es"]) <= {registry.label(name) for name in registry.METHODS}
 
 
 def test_every_template_is_reached_by_the_receipts_in_both_languages(monkeypatch):
@@ -166,6 +168,7 @@ def test_spanish_formats_numbers_and_percentages_its_way():
     assert "El modelo dice **rose** (96\u00a0%): seguro;" in text
     assert "en **1234 kcal**" in _render("regression", "es")
     assert "está en **la parte central izquierda**" in _render("confident", "es")
+    assert "Grad-CAM no coincide con Oclusión" in text and "### Dónde está la evidencia (Oclusión)" in text
 
 
 @pytest.mark.parametrize("unknown", ["fr", "xx", "", "zz-ZZ", "español", None])
