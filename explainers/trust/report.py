@@ -9,7 +9,7 @@ from typing import Any
 from .. import registry
 from ..similar.sentence import report_sentence
 from . import language as language_
-from . import phrases
+from . import phrases, reasons
 from .evidence import region_name
 from .phrases import num, pct, say
 
@@ -196,7 +196,8 @@ def _verdict(receipt: Mapping[str, Any], lang: str) -> str:
     card = receipt.get("scorecard")
     if not card:
         return say(lang, "unchecked")
-    text = say(lang, "verdict", word=say(lang, f"verdict_{card['badge']}"), reason=card["reason"])
+    reason = reasons.say(card["reason"], lang)
+    text = say(lang, "verdict", word=say(lang, f"verdict_{card['badge']}"), reason=reason)
     curves = card.get("curves")
     if curves:
         text += say(
@@ -211,7 +212,7 @@ def _verdict(receipt: Mapping[str, Any], lang: str) -> str:
     if card.get("randomisation") is not None:
         text += say(lang, "randomisation", rho=num(card["randomisation"], ".2f", lang))
     for note in card.get("notes", []):
-        text += say(lang, "also", note=note)
+        text += say(lang, "also", note=reasons.say(note, lang, "note"))
     return text
 
 

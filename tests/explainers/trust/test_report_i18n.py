@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import string
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from explainers import registry
 from explainers.counterfactual.headline import WORDS, headline
-from explainers.trust import language, phrases
+from explainers.trust import language, phrases, reasons, scorecard
 from explainers.trust.evidence import REGION_NAMES, REGIONS
 from explainers.trust.report import report
 from explainers.types import Counterfactual, Prediction
@@ -212,3 +213,52 @@ def test_the_headline_reads_in_spanish_with_a_decimal_comma_and_falls_back_to_en
     assert headline(cf, language="en") == "espresso 96% -> espresso 58% (goal not reached: cup)"
     assert headline(cf, language="es") == "espresso 96\u00a0% -> espresso 58\u00a0% (objetivo no alcanzado: cup)"
     assert headline(cf, language="de") == headline(cf)
+
+
+def _curves(gain: float, blurred: float | None = None, deletion: float | None = 3.1, insertion: float | None = 2.2):
+    return SimpleNamespace(gain=gain, blurred_gain=blurred, deletion_speedup=deletion, insertion_speedup=insertion)
+
+
+PLAIN = SimpleNamespace(extras={}, method="occlusion", options={})
+COARSE = SimpleNamespace(extras={"coarse": True, "grid": [7, 7]}, method="integrated_gradients", options={})
+# (explanation, curves, randomisation correlation): between them every branch of scorecard.verdict.
+VERDICTS = [
+    (PLAIN, _curves(0.5), 0.9),
+    (PLAIN, _curves(0.5), 0.6),
+    (PLAIN, None, None),
+    (PLAIN, _curves(-0.5), None),
+    (PLAIN, _curves(0.1), None),
+    (COARSE, _curves(0.5, 0.4), None),
+    (COARSE, _curves(0.5, 0.9), None),
+    (PLAIN, _curves(0.3, 0.5), None),
+    (PLAIN, _curves(0.5, 0.4), 0.6),
+    (PLAIN, _curves(0.5, 0.4), None),
+    (PLAIN, _curves(0.5, 0.53), None),
+    (PLAIN, _curves(0.5, None, None, 2.0), None),
+    (PLAIN, _curves(0.5, None, 2.0, None), None),
+    (PLAIN, _curves(0.5, None, 0.5, 0.5), 0.1),
+]
+
+
+def test_every_scorecard_verdict_is_said_in_spanish_with_the_same_numbers():
+    """scorecard.verdict's own sentences, read back by reasons.EN: a rewording there fails here, not silently."""
+    spanish_texts = []
+    for explanation, curves, rho in VERDICTS:
+        _, reason, notes = scorecard.verdict(explanation, curves, rho)
+        for text, family in ((reason, "reason"), *((note, "note") for note in notes)):
+            spanish = reasons.say(text, "es", family)
+            assert spanish != text, f"reasons.EN does not match scorecard's sentence: {text!r}"
+            assert [n.replace(".", ",") for n in re.findall(r"\d+\.\d+", text)] == re.findall(r"\d+,\d+", spanish)
+            assert not re.search(r"\b(the map|random order|the model)\b", spanish), spanish
+            assert reasons.say(text, "en", family) == reasons.say(text, "fr", family) == text
+            spanish_texts.append(spanish)
+    for key, template in reasons.ES.items():
+        fixed = max(re.split(r"\{\w+\}", template), key=len)
+        assert any(fixed in text for text in spanish_texts), f"no verdict reached reasons template {key!r}"
+
+
+def test_a_sentence_the_templates_do_not_know_stays_in_english():
+    assert reasons.say("a brand new kind of verdict (gain 0.50)", "es") == "a brand new kind of verdict (gain 0.50)"
+    assert "**Aprobado**: el borrado hace caer la puntuación 3,1 veces" in report(
+        _receipt(scorecard={**CARD, "reason": scorecard.verdict(PLAIN, _curves(0.5, 0.4), None)[1]}), language="es"
+    )
