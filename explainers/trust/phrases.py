@@ -189,6 +189,10 @@ ES: dict[str, str] = {
 TEMPLATES: dict[str, dict[str, str]] = {"en": EN, "es": ES}
 # Method labels (registry.label) that read differently in a language; the others (Grad-CAM, HiResCAM...) are names.
 METHODS: dict[str, dict[str, str]] = {"es": {"Occlusion": "Oclusión", "Integrated gradients": "Gradientes integrados"}}
+# The reference images removed pixels become (methods/baselines.BASELINES), as the verdict's "the {x} reference".
+BASELINES: dict[str, dict[str, str]] = {
+    "es": {"zero": "cero", "mean": "media", "blur": "desenfocada", "black": "negra", "noise": "de ruido"}
+}
 
 
 def say(lang: str, key: str, **facts: Any) -> str:
@@ -199,6 +203,11 @@ def say(lang: str, key: str, **facts: Any) -> str:
 def method(label: str, lang: str) -> str:
     """A method's label (registry.label) as ``lang`` writes it."""
     return METHODS.get(lang, {}).get(label, label)
+
+
+def baseline(name: str, lang: str) -> str:
+    """A reference image's name (methods/baselines.BASELINES) as ``lang`` writes it."""
+    return BASELINES.get(lang, {}).get(name, name)
 
 
 def pct(p: float, lang: str) -> str:

@@ -207,7 +207,7 @@ def _verdict(receipt: Mapping[str, Any], lang: str) -> str:
             random_deletion=num(curves["random_deletion_auc"], ".2f", lang),
             insertion=num(curves["insertion_auc"], ".2f", lang),
             random_insertion=num(curves["random_insertion_auc"], ".2f", lang),
-            baselines=card["baselines"],
+            baselines=phrases.baseline(card["baselines"], lang),
         )
     if card.get("randomisation") is not None:
         text += say(lang, "randomisation", rho=num(card["randomisation"], ".2f", lang))

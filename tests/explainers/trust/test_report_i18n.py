@@ -12,6 +12,7 @@ import pytest
 
 from explainers import registry
 from explainers.counterfactual.headline import WORDS, headline
+from explainers.methods.baselines import BASELINES
 from explainers.trust import language, phrases, reasons, scorecard
 from explainers.trust.evidence import REGION_NAMES, REGIONS
 from explainers.trust.report import report
@@ -133,6 +134,7 @@ def test_both_template_sets_have_the_same_keys_and_the_same_placeholders():
     assert set(REGION_NAMES["es"]) == {r for row in REGIONS for r in row}
     assert set(WORDS["es"]) == set(WORDS["en"])
     assert set(phrases.METHODS["es"]) <= {registry.label(name) for name in registry.METHODS}
+    assert set(phrases.BASELINES["es"]) == set(BASELINES)
 
 
 def test_every_template_is_reached_by_the_receipts_in_both_languages(monkeypatch):
@@ -165,7 +167,7 @@ def test_spanish_says_the_same_numbers_with_a_decimal_comma(name):
 
 def test_spanish_formats_numbers_and_percentages_its_way():
     text = _render("scored", "es")
-    assert "AUC de borrado 0,12 frente a 0,50" in text
+    assert "AUC de borrado 0,12 frente a 0,50" in text and "pasan a la referencia desenfocada" in text
     assert "El modelo dice **rose** (96\u00a0%): seguro;" in text
     assert "en **1234 kcal**" in _render("regression", "es")
     assert "está en **la parte central izquierda**" in _render("confident", "es")
