@@ -1,16 +1,11 @@
-"""The scorecard's verdict sentences (scorecard.verdict) in other languages, read back from the English sentence.
+"""The scorecard's verdict sentences (scorecard.verdict) in Spanish, read back from the English (see readback).
 
-A receipt keeps the scorecard's reason and notes in English. To say them in Spanish the English sentence is matched
-against the templates scorecard.py writes (EN below, word for word) and the same facts fill the Spanish template. A
-sentence that matches no template (scorecard.py reworded, an old receipt) stays in English: never a wrong translation.
+EN is what scorecard.py writes, word for word; tests run scorecard.verdict's own sentences through it.
 """
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
-from . import language, phrases
+from . import readback
 
 # Which templates a placeholder may hold (a sentence nests: reason -> found, beat, note).
 FAMILIES = {
@@ -21,7 +16,6 @@ FAMILIES = {
 }
 # What each placeholder may match: numbers, a method label, or a nested phrase (found has no brackets or colon).
 FIELDS = {"found": r"[^():]+?", "beat": r".+?", "note": r".+", "method": r".+?"}
-NUMBER = r"-?\d+(?:\.\d+)?"
 
 EN = {
     "fail_random": (
@@ -111,42 +105,9 @@ ES = {
     "insertion": "la inserción recupera la puntuación {insertion} veces más rápido que un orden aleatorio",
     "neither": "la inserción y el borrado superan al orden aleatorio por {gain}",
 }
-TEMPLATES = {"es": ES}
+SCORECARD = readback.Phrasebook(FAMILIES, EN, {"es": ES}, FIELDS, {"method": "method"})
 
 
 def say(sentence: str, lang: str, family: str = "reason") -> str:
     """A scorecard sentence (its reason, or one of its notes with family="note") in ``lang``; as it is if unknown."""
-    if lang not in TEMPLATES:
-        return sentence
-    return _translate(sentence, lang, family) or sentence
-
-
-def _translate(text: str, lang: str, family: str) -> str | None:
-    for key in FAMILIES[family]:
-        match = _pattern(key).fullmatch(text)
-        if match is None:
-            continue
-        facts: dict[str, str] = {}
-        for name, value in match.groupdict().items():
-            fact = _translate(value, lang, name) if name in FAMILIES else _fact(name, value, lang)
-            if fact is None:
-                break
-            facts[name] = fact
-        else:
-            return TEMPLATES[lang][key].format(**facts)
-    return None
-
-
-def _fact(name: str, value: str, lang: str) -> str:
-    if name == "method":
-        return phrases.method(value, lang)
-    return language.number(float(value), f".{len(value.partition('.')[2])}f", lang)
-
-
-@cache
-def _pattern(key: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", EN[key])
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{FIELDS.get(part, NUMBER)})" for i, part in enumerate(parts)
-    )
-    return re.compile(regex, re.DOTALL)
+    return SCORECARD.say(sentence, lang, family)
