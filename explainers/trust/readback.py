@@ -26,7 +26,8 @@ class Phrasebook:
         translations: language -> key -> template.
         fields: what a placeholder matches (a regex); numbers by default.
         kinds: how a fact is rendered: "number" (default: same decimals, the language's separators), "text" (as it
-            is), "method" (phrases.method), "count" (an integer with thousands separators).
+            is, or its entry in ``words``), "method" (phrases.method), "count" (an integer with thousands separators).
+        words: language -> fixed words a module writes as a fact ("no label") -> their translation.
     """
 
     families: dict[str, tuple[str, ...]]
@@ -34,6 +35,7 @@ class Phrasebook:
     translations: dict[str, dict[str, str]]
     fields: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    words: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def say(self, text: str, lang: str, family: str) -> str:
         """``text``, one of ``family``'s sentences, in ``lang``; as it is when no template matches."""
@@ -59,7 +61,7 @@ class Phrasebook:
     def _fact(self, name: str, value: str, lang: str) -> str:
         kind = self.kinds.get(name, "number")
         if kind == "text":
-            return value
+            return self.words.get(lang, {}).get(value, value)
         if kind == "method":
             return phrases.method(value, lang)
         if kind == "count":
@@ -73,9 +75,15 @@ _PATTERNS: dict[tuple[str, tuple[tuple[str, str], ...]], re.Pattern[str]] = {}
 def _pattern(template: str, fields: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
     key = (template, fields)
     if key not in _PATTERNS:
-        parts, known = re.split(r"\{(\w+)\}", template), dict(fields)
-        regex = "".join(
-            re.escape(part) if i % 2 == 0 else f"(?P<{part}>{known.get(part, NUMBER)})" for i, part in enumerate(parts)
-        )
+        parts, known, seen = re.split(r"\{(\w+)\}", template), dict(fields), set()
+        regex = ""
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                regex += re.escape(part)
+            elif part in seen:  # the same fact twice in one sentence: the same text both times
+                regex += f"(?P={part})"
+            else:
+                seen.add(part)
+                regex += f"(?P<{part}>{known.get(part, NUMBER)})"
         _PATTERNS[key] = re.compile(regex, re.DOTALL)
     return _PATTERNS[key]

@@ -9,7 +9,7 @@ from typing import Any
 from .. import registry
 from ..similar.sentence import report_sentence
 from . import language as language_
-from . import phrases, reasons
+from . import phrases, reasons, similar_text
 from .evidence import region_name
 from .phrases import num, pct, say
 
@@ -52,7 +52,7 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
         sections.append(say(lang, "h_agree") + "\n" + agreement)
     sections.append(say(lang, "h_trust") + "\n" + _verdict(receipt, lang))
     if receipt.get("similar"):
-        sections.append(say(lang, "h_similar") + "\n" + report_sentence(receipt["similar"]))
+        sections.append(say(lang, "h_similar") + "\n" + similar_text.say(report_sentence(receipt["similar"]), lang))
     caveats = [say(lang, "caveat"), *_method_caveats(receipt, lang)]
     if target["direction"] == "lowers":
         caveats.append(say(lang, "lowers", quantity=_quantity(target, lang)))

@@ -13,7 +13,8 @@ import pytest
 from explainers import registry
 from explainers.counterfactual.headline import WORDS, headline
 from explainers.methods.baselines import BASELINES
-from explainers.trust import language, phrases, reasons, scorecard
+from explainers.similar.sentence import report_sentence
+from explainers.trust import language, phrases, reasons, scorecard, similar_text
 from explainers.trust.evidence import REGION_NAMES, REGIONS
 from explainers.trust.report import report
 from explainers.types import Counterfactual, Prediction
@@ -264,3 +265,76 @@ def test_a_sentence_the_templates_do_not_know_stays_in_english():
     assert "**Aprobado**: el borrado hace caer la puntuación 3,1 veces" in report(
         _receipt(scorecard={**CARD, "reason": scorecard.verdict(PLAIN, _curves(0.5, 0.4), None)[1]}), language="es"
     )
+
+
+GALLERY = {"count": 12345, "sha256": "e" * 64}
+UNLIKE = {"label": "T-shirt/top", "similarity": 0.91}
+# Summaries (SimilarCases.summary) that between them reach every branch of similar.sentence.report_sentence.
+SIMILAR = [
+    {
+        "k": 5,
+        "gallery": GALLERY,
+        "task": "multiclass",
+        "agreement": 0.8,
+        "prediction": "Shirt",
+        "nearest_unlike": UNLIKE,
+        "neighbours": [{"similarity": 0.95}],
+    },
+    {
+        "k": 1,
+        "gallery": {**GALLERY, "count": 3},
+        "task": "multiclass",
+        "agreement": 1.0,
+        "prediction": "Shirt",
+        "nearest_unlike": None,
+        "neighbours": [{"similarity": 0.95}],
+    },
+    {
+        "k": 5,
+        "gallery": GALLERY,
+        "task": "multiclass",
+        "agreement": 0.0,
+        "prediction": "Shirt",
+        "nearest_unlike": UNLIKE,
+        "neighbours": [{"similarity": 0.91}],
+        "votes": [{"label": "Coat", "count": 4}],
+    },
+    {
+        "k": 5,
+        "gallery": GALLERY,
+        "task": "multilabel",
+        "agreement": 0.4,
+        "labels": [
+            {"name": "cat", "predicted": True, "agreement": 0.6},
+            {"name": "dog", "predicted": False, "agreement": 0.9},
+        ],
+    },
+    {"k": 5, "gallery": GALLERY, "task": "multilabel", "agreement": 0.4, "labels": []},
+    {
+        "k": 5,
+        "gallery": GALLERY,
+        "task": "regression",
+        "values": [
+            {"name": "calories", "unit": "kcal", "low": 250.0, "high": 400.0, "median": 312.0, "predicted": 330.5},
+            {"name": "ratio", "unit": "", "low": 0.25, "high": 0.5, "median": 0.333, "predicted": 0.4},
+        ],
+    },
+]
+
+
+def test_every_similar_cases_sentence_is_said_in_spanish_with_the_same_numbers():
+    """similar.sentence's own sentences, read back by similar_text.EN: a rewording there fails here, not silently."""
+    spanish_texts = []
+    for summary in SIMILAR:
+        english = report_sentence(summary)
+        spanish = similar_text.say(english, "es")
+        assert spanish != english, f"similar_text.EN does not match the sentence: {english!r}"
+        assert [n.replace(".", ",") for n in re.findall(r"\d+\.\d+", english)] == re.findall(r"\d+,\d+", spanish)
+        assert "12\u00a0345" in spanish or "(entre 3)" in spanish
+        assert not re.search(r"\b(reference|labelled|prediction|runs from|no label)\b", spanish), spanish
+        assert similar_text.say(english, "en") == english
+        spanish_texts.append(spanish)
+    for key, template in similar_text.ES.items():
+        fixed = max(re.split(r"\{\w+\}", template), key=len)
+        assert any(fixed in text for text in spanish_texts), f"no summary reached similar_text template {key!r}"
+    assert "### Casos similares\nDe las 5 imágenes" in report(_receipt(similar=SIMILAR[0]), language="es")
