@@ -73,8 +73,6 @@ def localise(demo: gr.Blocks) -> gr.Blocks:
     """
     for block in demo.blocks.values():
         for attr, text in _strings(block):
-            if "}" in text:  # Gradio's key marker ends at the first "}": such a text stays plain English
-                continue
             if attr == "choices":
                 continue  # the browser translates plain choice names itself (values stay as they are)
             key = I18nData(text)
@@ -201,7 +199,8 @@ def _strings(block: Any) -> Iterator[tuple[str, str]]:
 
 
 def _is_text(text: str) -> bool:
-    return bool(text.strip()) and "__i18n__" not in text
+    # Gradio's key marker ends at the first "}": a text with one cannot be a key and stays English.
+    return bool(text.strip()) and "__i18n__" not in text and "}" not in text
 
 
 def _english(info: Any) -> Any:
