@@ -83,7 +83,7 @@ def localise(demo: gr.Blocks) -> gr.Blocks:
 
     @functools.wraps(english_api)
     def get_api_info(*args: Any, **kwargs: Any) -> Any:
-        return _english(english_api(*args, **kwargs))
+        return english(english_api(*args, **kwargs))
 
     demo.get_api_info = get_api_info  # type: ignore[method-assign]
     return demo
@@ -203,15 +203,19 @@ def _is_text(text: str) -> bool:
     return bool(text.strip()) and "__i18n__" not in text and "}" not in text
 
 
-def _english(info: Any) -> Any:
-    """The API description with each translation key back to its English text (labels stay plain strings)."""
-    if isinstance(info, I18nData):
-        return info.key
-    if isinstance(info, str) and info.startswith("__i18n__"):
-        with contextlib.suppress(ValueError):
-            return json.loads(info[len("__i18n__") :])["key"]
-    if isinstance(info, dict):
-        return {k: _english(v) for k, v in info.items()}
-    if isinstance(info, list):
-        return [_english(v) for v in info]
-    return info
+def english(value: Any) -> Any:
+    """``value`` with each translation key back to its English text, however it travels: an I18nData, the marker
+    string Gradio sends ("__i18n__{...}"), or inside dicts and lists (the API description, a page config).
+    """
+    if isinstance(value, I18nData):
+        return value.key
+    if isinstance(value, str) and value.startswith("__i18n__"):
+        with contextlib.suppress(ValueError, KeyError):
+            return json.loads(value[len("__i18n__") :])["key"]
+    if isinstance(value, dict):
+        if value.get("__type__") == "translation_metadata" and "key" in value:
+            return value["key"]
+        return {k: english(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [english(v) for v in value]
+    return value
