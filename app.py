@@ -85,13 +85,20 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("XAI_OWNER", "").lower() in ("1", "true", "yes"),
         help="show the owner's corrections status (pending count, last fine-tune); only where visitors cannot reach it",
     )
+    parser.add_argument(
+        "--retrain-after",
+        type=int,
+        metavar="N",
+        help="fine-tune in the background once N new corrections exist and offer the result to the owner's status "
+        "(default: XAI_RETRAIN_AFTER, else off)",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     source = xai.parse_source(args.model, allow_local=True)
     common.set_startup_source(source)
-    corrections.start(owner=args.owner)
+    source = corrections.start(source, owner=args.owner, retrain_after=args.retrain_after) or source
     loaded = xai.load_model(source)  # once, at start, outside any GPU function
     if args.gallery:
         similar.attach(loaded, args.gallery)  # a refused gallery is logged; the app serves without similar cases

@@ -48,6 +48,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("explainers.batch", 5),
     ("explainers", 6),
     ("publishing", 7),
+    # Below ui on purpose: the owner's status (ui/corrections.py) starts and reads finetuning.retrain's background job.
     ("finetuning", 8),
     ("ui", 9),
     ("app", 10),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from hub_stub import HubStub
 from servers import ROOT, running_app
 
 COFFEE = str(ROOT / "examples" / "coffee.jpg")
@@ -96,3 +97,30 @@ def test_the_handler_returns_the_neighbours_and_the_nearest_unlike_last(demo_sta
     assert [caption.split(" · ")[0] for _, caption in items[:3]] == [n["label"] for n in result["neighbours"]]
     if result["nearest_unlike"] is not None:
         assert items[-1][1].startswith("nearest unlike: ")
+
+
+def test_a_hub_model_brings_its_gallery_from_its_repo(fashion_demo, tmp_path):
+    """upload_model.py --gallery publishes gallery/ beside the weights: the app finds it for the Hub id, offline
+    afterwards from the cache, and a repo without one still says how to add one."""
+    folder = Path(fashion_demo.model_dir)
+    files = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+    assert any(name.startswith("gallery/") for name in files)
+    picture, _ = _held_aside(fashion_demo, 1)[0]
+    with HubStub() as stub:
+        stub.add_repo("acme/fashion", files)
+        stub.add_repo("acme/bare", {n: p for n, p in files.items() if not n.startswith("gallery/")})
+        env = stub.client_env(tmp_path / "hf_home") | {"XAI_CACHE_DIR": str(tmp_path / "xai"), "HF_HUB_OFFLINE": "0"}
+        with running_app(env=env) as url:
+            client = Client(url, verbose=False)
+            with pytest.raises(Exception, match="no reference gallery"):  # same weights, no gallery/ in its repo
+                client.predict(handle_file(str(picture)), "acme/bare", "", 5, api_name="/similar")
+            _, _, result = client.predict(handle_file(str(picture)), "acme/fashion", "", 5, api_name="/similar")
+            assert len(result["neighbours"]) == 5 and result["gallery"]["count"] > 0
+        assert any(path.startswith("/api/models/acme/fashion/tree/") for _, path in stub.requests)
+    # The Hub gone: the same model and its gallery from the cache.
+    offline = env | {"HF_HUB_OFFLINE": "1"}
+    with running_app(env=offline) as url:
+        _, _, again = Client(url, verbose=False).predict(
+            handle_file(str(picture)), "acme/fashion", "", 5, api_name="/similar"
+        )
+    assert again["neighbours"] == result["neighbours"]

@@ -29,5 +29,7 @@ def test_a_cancelled_occlusion_job_stops_computing() -> None:
         job.cancel()
         time.sleep(1.0)  # the job notices at its next progress report (one batch of windows)
         idle = cpu_percent(proc, 3.0)
-    assert busy > 60, f"the job was not computing ({busy:.0f}% CPU)"
-    assert idle < 30, f"the cancelled job kept computing ({idle:.0f}% CPU)"
+    # Relative bounds: on a shared 2-core machine a busy job may get well under one core, but a cancelled one drops
+    # to the server's idle hum (a few %) whatever the load.
+    assert busy > 25, f"the job was not computing ({busy:.0f}% CPU)"
+    assert idle < min(30, busy / 3), f"the cancelled job kept computing ({idle:.0f}% CPU, {busy:.0f}% while running)"

@@ -1,19 +1,24 @@
-"""Corrections in the Prediction tab (/correct), and the owner's status (pending corrections, last fine-tune).
+"""Corrections in the Prediction tab (/correct), and the owner's status (pending corrections, last fine-tune, the
+automatic retrain's job and candidate, with the button that serves it).
 
 Visitors only ever get back their own record's summary; the owner's status shows counts and figures, never images.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import threading
 from typing import Any
 
 import gradio as gr
 
-from explainers.corrections import Intake, hint, open_intake
+import explainers as xai
+from explainers.corrections import Intake, data_dir, hint, open_intake
+from finetuning.retrain import Retrainer, Settings, served_candidate
 
-from . import gpu
+from . import common, gpu
 from .common import CHEAP_CONCURRENCY, endpoint, model, user_errors
 from .components import Inputs
 
@@ -26,6 +31,10 @@ CONSENT_LABEL = "Keep my image to improve the model (otherwise only its fingerpr
 _intake: Intake | None = None
 _intake_lock = threading.Lock()
 _owner = False  # app.py --owner (or XAI_OWNER=1) turns it on
+_retrain = Settings()  # app.py --retrain-after N (or XAI_RETRAIN_AFTER=N) turns it on
+_retrainer: Retrainer | None = None
+_startup = "default"  # the model app.py was started with, as typed: a served candidate replaces only that one
+log = logging.getLogger(__name__)
 
 
 def set_owner(on: bool) -> None:
@@ -34,13 +43,35 @@ def set_owner(on: bool) -> None:
     _owner = on
 
 
-def start(*, owner: bool) -> None:
-    """At app start: the owner flag, and the Hub mirror when XAI_CORRECTIONS_REPO is set (so a missing token or
-    repo stops the start instead of the first visitor's correction).
+def start(
+    source: xai.ModelSource | None = None, *, owner: bool, retrain_after: int | None = None
+) -> xai.ModelSource | None:
+    """At app start: the owner flag, the automatic retrain's settings, and the Hub mirror when XAI_CORRECTIONS_REPO
+    is set (so a missing token or repo stops the start instead of the first visitor's correction).
+
+    Returns:
+        the model to serve: ``source``, or the retrained candidate the owner chose to serve instead of it (which
+        becomes the startup model).
     """
+    global _retrain, _startup
     set_owner(owner)
+    _retrain = Settings.from_env(retrain_after)
     if os.environ.get("XAI_CORRECTIONS_REPO"):
         intake()
+    if _retrain.after:
+        atexit.register(_stop_job)  # a job must not outlive the app (a killed app's is stopped at the next start)
+        if not owner:
+            log.warning("retraining after %d corrections; only the owner's status (--owner) serves one", _retrain.after)
+    _startup = source.display if source is not None else "default"
+    if source is None:
+        return None
+    folder = served_candidate(data_dir(), _startup)
+    if folder is None:
+        return source
+    log.info("serving the retrained candidate %s, which the owner chose over %s", folder, _startup)
+    served = xai.parse_source(str(folder), allow_local=True)
+    common.set_startup_source(served)
+    return served
 
 
 def use_intake(intake: Intake | None) -> None:
@@ -57,6 +88,37 @@ def intake() -> Intake:
         if _intake is None:
             _intake = open_intake()
         return _intake
+
+
+def retrainer() -> Retrainer:
+    """The automatic retrain of the intake's store (made on first use, after a job a stopped app left running)."""
+    global _retrainer
+    store = intake().store
+    with _intake_lock:
+        if _retrainer is None or _retrainer.store is not store:
+            _retrainer = Retrainer(store, _retrain)
+        return _retrainer
+
+
+def _stop_job() -> None:
+    if _retrainer is not None:
+        _retrainer.stop()
+
+
+def retrain_in_background() -> threading.Thread | None:
+    """After a stored correction: a thread that fine-tunes the serving model if N new corrections exist (the job
+    itself runs at nice 19 in subprocesses); None when retraining is off.
+    """
+    if not _retrain.after:
+        return None
+
+    def run() -> None:
+        serving = model("default", "")
+        retrainer().after_correction(serving.source.display, serving.model_id)
+
+    thread = threading.Thread(target=run, name="retrain", daemon=True)
+    thread.start()
+    return thread
 
 
 def visitor_key(request: gr.Request | None) -> str:
@@ -92,6 +154,7 @@ def on_correct(
         visitor=visitor_key(request),
         prediction=lambda: gpu.predict(model_id, revision, image),
     )
+    retrain_in_background()  # never in the request's path: it returns at once
     kept = "the image is kept" if record.image is not None else "only the image's fingerprint (sha256) is kept"
     said = record.prediction.get("decision")
     same = " (the model already said so: kept as a confirmation)" if said == record.answer["text"] else ""
@@ -110,21 +173,95 @@ def on_owner_status() -> str:
     if last is None:
         lines.append("No fine-tune recorded yet: `python finetune.py export --out DIR`, then `finetune.py train`.")
         return "\n\n".join(lines)
-    figures = last["figures"]
-    lines.append(
-        f"Last fine-tune {last['created'][:16].replace('T', ' ')} UTC: `{last['model_id']}` -> revision "
-        f"`{last['revision'] or 'not pushed'}`, {figures.get('corrections', '?')} corrections, "
-        f"{figures.get('seconds', 0):.0f} s."
-    )
-    rows = [
-        f"| {name} | {row['n']} | {row['metric']} | {row['before']:.3f} | {row['after']:.3f} |"
-        for name, row in figures.get("evaluation", {}).items()
-    ]
-    if rows:
+    else:
+        figures = last["figures"]
         lines.append(
-            "| set | images | metric | before | after |\n| --- | ---: | --- | ---: | ---: |\n" + "\n".join(rows)
+            f"Last fine-tune {last['created'][:16].replace('T', ' ')} UTC: `{last['model_id']}` -> revision "
+            f"`{last['revision'] or 'not pushed'}`, {figures.get('corrections', '?')} corrections, "
+            f"{figures.get('seconds', 0):.0f} s."
         )
-    return "\n\n".join(lines)
+        lines += _table(figures.get("evaluation", {}))
+    return "\n\n".join(lines + _retrain_lines())
+
+
+def _table(evaluation: dict[str, Any]) -> list[str]:
+    rows = [
+        f"| {name} | {row['n']} | {row['metric']} | {_figure(row['before'])} | {_figure(row['after'])} |"
+        for name, row in evaluation.items()
+    ]
+    head = "| set | images | metric | before | after |\n| --- | ---: | --- | ---: | ---: |\n"
+    return [head + "\n".join(rows)] if rows else []
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"  # None: a set with no images (no --original held aside)
+
+
+def _offered() -> str:
+    """The finished candidate the owner may serve now ("" when none: none made, or it is already served)."""
+    state = retrainer().status()
+    last, served = state["last"] or {}, state["served"] or {}
+    return str(last["candidate"]) if last.get("status") == "ok" and served.get("candidate") != last["candidate"] else ""
+
+
+def _retrain_lines() -> list[str]:
+    """The automatic retrain: new corrections against N, the running job, the last result and what is served."""
+    if not _retrain.after:
+        lines = ["Automatic retraining is off (`XAI_RETRAIN_AFTER=N`: fine-tune after N new corrections)."]
+        state = retrainer().status()
+    else:
+        serving = model("default", "")
+        state = retrainer().status(serving.model_id)
+        lines = [
+            f"Automatic retraining: **{state['new']}** of {_retrain.after} new corrections of `{serving.model_id}`."
+        ]
+    job, last, served = state["job"], state["last"], state["served"]
+    if job:
+        lines.append(
+            f"⏳ Retraining since {_time(job['started'])} (job `{job['id']}`, step {job.get('step')}, pid "
+            f"{job.get('pid', '-')}, nice 19): `{job.get('output') or 'starting'}`"
+        )
+    if last and last["status"] == "failed":
+        lines.append(
+            f"❌ The last retrain (job `{last['job']}`, {_time(last['finished'])}) failed after "
+            f"{last['seconds']:.0f} s: {last['reason']}. The serving model is unchanged."
+        )
+    elif last:
+        report = last["report"]
+        lines.append(
+            f"✅ Candidate `{last['candidate']}` ({_time(last['finished'])}): `{last['source']}` fine-tuned on "
+            f"{report.get('corrections', '?')} corrections in {last['seconds']:.0f} s; in `{last['folder']}`."
+        )
+        lines += _table(report.get("evaluation", {}))
+    if served:
+        lines.append(
+            f"Serving candidate `{served['candidate']}` since {_time(served['accepted'])}, instead of "
+            f"`{served['startup']}`."
+        )
+    if _offered():
+        lines.append("Not served yet: **Serve this candidate** makes it the startup model (`default`).")
+    return lines
+
+
+def _time(iso: str) -> str:
+    return iso[:16].replace("T", " ") + " UTC"
+
+
+def on_owner_refresh() -> tuple[str, dict[str, Any], str]:
+    """The owner's status, and the serve button for the candidate it offers (owner only: a private event)."""
+    offered = _offered()
+    return on_owner_status(), gr.update(visible=bool(offered)), offered
+
+
+@user_errors
+def on_serve_candidate(candidate: str) -> tuple[str, dict[str, Any], str]:
+    """Serve this candidate as the startup model, once it loads (owner only: a private event)."""
+    folder = retrainer().candidate(candidate)
+    source = xai.parse_source(str(folder), allow_local=True)
+    xai.load_model(source)  # proved before anything switches: a candidate that cannot load leaves the model alone
+    retrainer().accept(candidate, _startup)
+    common.set_startup_source(source)
+    return on_owner_refresh()
 
 
 @user_errors
@@ -153,5 +290,9 @@ def build(inputs: Inputs, *, owner: bool | None = None) -> None:
     if owner if owner is not None else _owner:
         with gr.Accordion("Owner: corrections and fine-tunes", open=False):
             status = gr.Markdown("Press Refresh.")
-            refresh = gr.Button("Refresh", size="sm")
-        refresh.click(on_owner_status, None, status, api_visibility="private")
+            with gr.Row():
+                refresh = gr.Button("Refresh", size="sm")
+                serve = gr.Button("Serve this candidate", size="sm", variant="primary", visible=False)
+            offered = gr.State("")
+        refresh.click(on_owner_refresh, None, [status, serve, offered], api_visibility="private")
+        serve.click(on_serve_candidate, offered, [status, serve, offered], api_visibility="private")

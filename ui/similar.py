@@ -12,6 +12,7 @@ import spaces
 
 import explainers as xai
 from explainers.errors import GalleryError
+from explainers.models.loading import hub_folder
 from explainers.models.predict import prepare
 from explainers.options import parse_number
 from explainers.similar.search import MAX_K, SimilarCases, similar
@@ -31,6 +32,7 @@ HOW_TO_ADD = (
 
 # weights sha256 -> the gallery attached to those weights (the app's startup model, or a model folder's gallery/)
 _attached: dict[str, Gallery] = {}
+_looked: set[tuple[Any, str | None]] = set()  # (source, commit) already searched for a gallery/ of its own
 _lock = threading.Lock()
 
 
@@ -51,8 +53,17 @@ def gallery_for(loaded: xai.LoadedModel) -> Gallery | None:
     """The gallery attached to this model's weights, or the one its local folder carries (loaded once), or None."""
     with _lock:
         found = _attached.get(loaded.weights_sha256)
-    if found is None and loaded.source.kind == "local" and (Path(loaded.source.ref) / "gallery").is_dir():
-        attach(loaded, Path(loaded.source.ref) / "gallery")
+    if found is None and (loaded.source, loaded.revision) not in _looked:
+        # A local model folder or a Hub repo may carry its gallery/ (upload_model.py --gallery puts it there): looked
+        # for once per source and commit, so a model without one costs one listing, not one per request.
+        if loaded.source.kind == "local":
+            folder: Path | None = Path(loaded.source.ref) / "gallery"
+        else:
+            folder = hub_folder(loaded, "gallery")
+        with _lock:
+            _looked.add((loaded.source, loaded.revision))
+        if folder is not None and folder.is_dir():
+            attach(loaded, folder)
         with _lock:
             found = _attached.get(loaded.weights_sha256)
     return found

@@ -93,7 +93,7 @@ def export(
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CorrectionError(f"{out} is not empty; export into a missing or empty folder")
-    total = store.count(pending_only=pending_only)
+    total = store.count(pending_only=pending_only, model_id=model_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

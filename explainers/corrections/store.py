@@ -224,11 +224,12 @@ class CorrectionStore:
             row = db.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (record_id,)).fetchone()
         return None if row is None else _record(row)
 
-    def count(self, *, pending_only: bool = False) -> int:
-        """How many corrections are stored (or pending: not yet used by a recorded fine-tune)."""
-        sql = "SELECT count(*) FROM corrections" + (" WHERE finetune_id IS NULL" if pending_only else "")
+    def count(self, *, pending_only: bool = False, model_id: str | None = None) -> int:
+        """How many corrections are stored (or pending: not yet used by a recorded fine-tune), of one model or all."""
+        where = (["finetune_id IS NULL"] if pending_only else []) + (["model_id = ?"] if model_id is not None else [])
+        sql = "SELECT count(*) FROM corrections" + (f" WHERE {' AND '.join(where)}" if where else "")
         with self._connect() as db:
-            return int(db.execute(sql).fetchone()[0])
+            return int(db.execute(sql, [] if model_id is None else [model_id]).fetchone()[0])
 
     def record_finetune(self, model_id: str, revision: str | None, figures: dict[str, Any], used: list[str]) -> str:
         """Remember a fine-tune (its figures) and mark the corrections it used; returns its id."""

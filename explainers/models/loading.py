@@ -250,6 +250,36 @@ def _hub_download(source: ModelSource, filename: str, *, revision: str | None = 
     return path, sha
 
 
+def hub_folder(model: LoadedModel, folder: str) -> Path | None:
+    """A folder of a Hub model's repo (e.g. its reference gallery/), at the commit its weights came from.
+
+    Downloaded once into the Hub cache (read from there when offline). None for a model that is not from the Hub or
+    whose repo has no such folder.
+
+    Raises:
+        HubUnavailableError: the folder is not cached and the Hub cannot be reached.
+    """
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub import errors as hf_errors
+
+    if model.source.kind != "hub":
+        return None
+    local_only = bool(constants.HF_HUB_OFFLINE) or not _endpoint_reachable(constants.ENDPOINT)
+    rev = model.revision or model.source.revision
+    try:
+        root = huggingface_hub.snapshot_download(
+            model.source.ref, revision=rev, allow_patterns=[f"{folder}/*"], local_files_only=local_only
+        )
+    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
+        raise HubUnavailableError(
+            f"{folder}/ of {model.model_id} is not in the local cache and the Hub ({constants.ENDPOINT}) cannot be "
+            "reached; connect once to download it"
+        ) from exc
+    found = Path(root) / folder
+    return found if found.is_dir() else None
+
+
 def _list_repo_files(repo_id: str, revision: str | None) -> list[str]:
     from huggingface_hub import HfApi
 

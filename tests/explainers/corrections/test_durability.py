@@ -51,6 +51,10 @@ def test_concurrent_writers_and_an_export_store_every_record_once(tmp_path: Path
     threads = [threading.Thread(target=write, args=(w,)) for w in range(32)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
+    while not made:  # the export runs while writers write, not before the first record exists ("nothing to export")
+        assert time.monotonic() < deadline, "no writer stored a record within 60 s"
+        time.sleep(0.01)
     exported = export(CorrectionStore(tmp_path / "data"), tmp_path / "export")  # a second handle, as the CLI has
     for t in threads:
         t.join()
