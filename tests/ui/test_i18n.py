@@ -12,23 +12,30 @@ from gradio.i18n import I18nData
 
 import app
 from explainers.trust import language
-from ui import i18n
+from ui import corrections, i18n
 
 
 @pytest.fixture(scope="module")
 def plain_demo() -> gr.Blocks:
-    """The page as the tab modules build it, before localise (app.build_demo without its i18n hook)."""
+    """The page as the tab modules build it, before localise (app.build_demo without its i18n hook), with the
+    owner's status too (app.py --owner), so that every string some visitor can see is checked."""
     real = i18n.localise
     i18n.localise = lambda demo: demo  # type: ignore[assignment]
+    corrections.set_owner(True)
     try:
         return app.build_demo()
     finally:
         i18n.localise = real  # type: ignore[assignment]
+        corrections.set_owner(False)
 
 
 @pytest.fixture(scope="module")
 def demo() -> gr.Blocks:
-    return app.build_demo()
+    corrections.set_owner(True)
+    try:
+        return app.build_demo()
+    finally:
+        corrections.set_owner(False)
 
 
 def test_every_visible_english_string_has_a_spanish_entry(plain_demo):
