@@ -338,3 +338,17 @@ def test_every_similar_cases_sentence_is_said_in_spanish_with_the_same_numbers()
         fixed = max(re.split(r"\{\w+\}", template), key=len)
         assert any(fixed in text for text in spanish_texts), f"no summary reached similar_text template {key!r}"
     assert "### Casos similares\nDe las 5 imágenes" in report(_receipt(similar=SIMILAR[0]), language="es")
+
+
+def test_a_regression_headline_in_spanish_has_the_same_values_with_spanish_separators():
+    names = ["calories", "protein"]
+    before = Prediction("regression", np.zeros(2), np.array([312.0, 12.0]), tuple(names), "", ())
+    after = Prediction("regression", np.zeros(2), np.array([1350.4, 13.2]), tuple(names), "", ())
+    held = [{"name": "protein", "value": 12.0, "tolerance": 5.0, "unit": "g"}]
+    goal = {"kind": "band", "name": "calories", "value": 1350.0, "tolerance": 10.0, "unit": "kcal", "held": held}
+    empty = np.zeros((1, 1, 3), np.float32)
+    cf = Counterfactual("calories = 1350", True, empty, empty.astype(np.uint8), empty, before, after, {"goal": goal})
+    assert headline(cf, language="en") == "calories 312 kcal -> 1,350 kcal (protein held at 12 g ± 5, now 13.2 g)"
+    assert headline(cf, language="es") == (
+        "calories 312 kcal -> 1\u00a0350 kcal (protein fijado en 12 g ± 5, ahora 13,2 g)"
+    )
