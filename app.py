@@ -26,6 +26,7 @@ from ui import (
     counterfactual,
     gpu,
     gradcam,
+    i18n,
     integrated_gradients,
     occlusion,
     predict,
@@ -61,6 +62,7 @@ def build_demo() -> gr.Blocks:
                 batch.build(inputs)
                 reproduce.build(inputs)
         predict.wire_loading(demo, inputs, layer, prediction)
+    i18n.localise(demo)  # every label, button and text becomes a translation key (ui/locales/es.json)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=gpu.GPU_CONCURRENCY)
     return demo
 
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         max_file_size=images.MAX_UPLOAD_BYTES,
         mcp_server=True,
         css=components.PHONE_CSS,
+        **i18n.launch_options(),
     )
 
 

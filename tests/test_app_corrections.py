@@ -20,7 +20,7 @@ from servers import running_app
 
 import app
 from explainers.corrections import CorrectionStore, Intake, export
-from ui import corrections
+from ui import corrections, i18n
 
 pytestmark = pytest.mark.slow
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -167,13 +167,13 @@ def test_the_owner_status_is_on_the_page_but_never_an_endpoint(served) -> None:
     client = Client(url, verbose=False)
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert "/correct" in endpoints and not any("owner" in e or "status" in e for e in endpoints)
-    labels = {c.get("props", {}).get("label") for c in client.config["components"]}
+    labels = {i18n.english(c.get("props", {}).get("label")) for c in client.config["components"]}
     assert "Owner: corrections and fine-tunes" in labels
 
 
 def test_without_the_owner_flag_the_page_has_no_owner_status() -> None:
     corrections.set_owner(False)
-    labels = {c.get("props", {}).get("label") for c in app.build_demo().get_config_file()["components"]}
+    labels = {i18n.english(c.get("props", {}).get("label")) for c in app.build_demo().get_config_file()["components"]}
     assert "Correct this prediction" in labels and "Owner: corrections and fine-tunes" not in labels
 
 

@@ -16,6 +16,7 @@ from servers import running_app
 from timm.models import save_for_hf
 
 from explainers.models.catalog import CATALOG, Entry
+from ui import i18n
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_the_page_offers_every_entry_in_the_picker(client: Client) -> None:
     config = client.config
-    pickers = [c for c in config["components"] if c.get("props", {}).get("label") == "Pick a well-known model"]
+    pickers = [
+        c for c in config["components"] if i18n.english(c.get("props", {}).get("label")) == "Pick a well-known model"
+    ]
     (picker,) = pickers
     offered = [choice[1] for choice in picker["props"]["choices"]]
     assert offered == ["default", *(entry.repo_id for entry in CATALOG)]

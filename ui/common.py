@@ -20,6 +20,8 @@ from explainers import display, render
 from explainers.models.sources import resolve_source
 from explainers.pipeline import Scored
 
+from . import i18n
+
 TOP1 = "top-1"
 DIRECTIONS = ["raises", "lowers"]
 # Model loading and prediction are cheap: this many at once, in their own groups, never behind a GPU job.
@@ -129,7 +131,7 @@ def endpoint(api_name: str, *, returns: tuple[str, ...] = (), about: str = "") -
     """
 
     def decorate(fn: F) -> F:
-        wrapped = user_errors(fn)
+        wrapped = i18n.speaking(user_errors(fn))  # i18n hook: the request's language for reports and messages
         wrapped.__name__ = wrapped.__qualname__ = api_name
         wrapped.__doc__ = _document(fn, returns, about)
         return wrapped

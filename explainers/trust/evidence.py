@@ -11,6 +11,25 @@ REGIONS = (
     ("centre-left", "centre", "centre-right"),
     ("bottom-left", "bottom-centre", "bottom-right"),
 )
+# What the report calls each region in other languages (receipts keep the English names above).
+REGION_NAMES: dict[str, dict[str, str]] = {
+    "es": {
+        "top-left": "la parte superior izquierda",
+        "top-centre": "la parte superior central",
+        "top-right": "la parte superior derecha",
+        "centre-left": "la parte central izquierda",
+        "centre": "el centro",
+        "centre-right": "la parte central derecha",
+        "bottom-left": "la parte inferior izquierda",
+        "bottom-centre": "la parte inferior central",
+        "bottom-right": "la parte inferior derecha",
+    }
+}
+
+
+def region_name(region: str, language: str = "en") -> str:
+    """A region's name as the report writes it in ``language`` (the receipt's English name otherwise)."""
+    return REGION_NAMES.get(language, {}).get(region, region)
 
 
 def evidence(heatmap: np.ndarray) -> dict[str, Any]:

@@ -8,6 +8,10 @@ from typing import Any
 
 from .. import registry
 from ..similar.sentence import report_sentence
+from . import language as language_
+from . import phrases, reasons, similar_text
+from .evidence import region_name
+from .phrases import num, pct, say
 from .ranking import trust_sentence
 from .reading import how_to_read
 
@@ -21,44 +25,47 @@ MEDICAL = re.compile(
     r"patholog\w*|histolog\w*|melanoma|mammogra\w*|retina\w*|fundus|covid(?:-19)?|clinical|diagnos\w*|nodules?)\b",
     re.IGNORECASE,
 )
-CAVEAT = "A heatmap shows what the model used for its answer, not what causes the class in the world."
-CLINICAL = (
-    "**Not for clinical use.** This looks like a medical image or model. This demo is not a medical device; its "
-    "answers and heatmaps must not inform diagnosis or treatment."
-)
+CAVEAT = phrases.EN["caveat"]
+CLINICAL = phrases.EN["clinical"]
 
 
-def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = ()) -> str:
+def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = (), language: str | None = None) -> str:
     """Markdown report of one explanation: prediction and confidence, where the evidence is, agreement, verdict,
-    caveats. The same receipt always gives the same text.
+    caveats. The same receipt always gives the same text in a given language.
 
     Args:
         receipt: a receipt's ``to_dict`` (see receipt.build).
         others: receipts of other methods on the same image and target, to say whether they agree and pass.
+        language: "en" or "es" (numbers formatted for it; anything else is English); None: the language the UI set
+            for this request (language.using), else English.
     """
-    method = registry.label(receipt["method"], receipt.get("options"))
+    lang = language_.resolve(language)
+    method = _label(lang, receipt["method"], receipt.get("options"))
     target = receipt["target"]
     sections = [
-        "### Prediction\n" + _prediction(receipt) + (_contrast(receipt) if target.get("contrast") else ""),
-        f"### Where the evidence is ({method})\n" + _where(receipt),
+        say(lang, "h_prediction")
+        + "\n"
+        + _prediction(receipt, lang)
+        + (_contrast(receipt, lang) if target.get("contrast") else ""),
+        say(lang, "h_where", method=method) + "\n" + _where(receipt, lang),
     ]
     believe = trust_sentence([receipt, *others])
     if believe:
-        sections.insert(1, "### Which map to believe\n" + believe)
-    agreement = _agreement(receipt, others)
+        sections.insert(1, say(lang, "h_believe") + "\n" + believe)
+    agreement = _agreement(receipt, others, lang)
     if agreement:
-        sections.append("### Do the methods agree?\n" + agreement)
-    sections.append("### How far to trust this map\n" + _verdict(receipt))
-    sections.append("### How to read the picture\n" + "\n".join(f"- {line}" for line in how_to_read(receipt)))
+        sections.append(say(lang, "h_agree") + "\n" + agreement)
+    sections.append(say(lang, "h_trust") + "\n" + _verdict(receipt, lang))
+    sections.append(say(lang, "h_read") + "\n" + "\n".join(f"- {line}" for line in how_to_read(receipt)))
     if receipt.get("similar"):
-        sections.append("### Similar cases\n" + report_sentence(receipt["similar"]))
-    caveats = [CAVEAT, *_method_caveats(receipt)]
+        sections.append(say(lang, "h_similar") + "\n" + similar_text.say(report_sentence(receipt["similar"]), lang))
+    caveats = [say(lang, "caveat"), *_method_caveats(receipt, lang)]
     if target["direction"] == "lowers":
-        caveats.append(f"This map explains what lowers {_quantity(target)}: positive areas push it down.")
-    sections.append("### Caveats\n" + "\n".join(f"- {c}" for c in caveats))
+        caveats.append(say(lang, "lowers", quantity=_quantity(target, lang)))
+    sections.append(say(lang, "h_caveats") + "\n" + "\n".join(f"- {c}" for c in caveats))
     if is_medical(receipt, others):
-        sections.append(CLINICAL)
-    sections.append(_footer(receipt))
+        sections.append(say(lang, "clinical"))
+    sections.append(_footer(receipt, lang))
     return "\n\n".join(sections) + "\n"
 
 
@@ -73,98 +80,98 @@ def is_medical(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]] =
     return bool(MEDICAL.search(words)) or bool(receipt["image"].get("grayscale"))
 
 
-def confidence_band(probability: float) -> tuple[str, str]:
-    """(band, advice) for a probability: confident / fairly confident / uncertain."""
+def confidence_band(probability: float, language: str = "en") -> tuple[str, str]:
+    """(band, advice) for a probability: confident / fairly confident / uncertain (in ``language``)."""
+    key = _band_key(probability)
+    return say(language_.normalise(language), f"band_{key}"), say(language_.normalise(language), f"advice_{key}")
+
+
+def _band_key(probability: float) -> str:
     if probability > CONFIDENT:
-        return "confident", "a confident model can still be wrong on pictures unlike the ones it was trained on"
+        return "confident"
     if probability >= FAIRLY_CONFIDENT:
-        return "fairly confident", "check the runner-up before relying on the answer"
-    return "uncertain", "treat this answer with caution"
+        return "fairly"
+    return "uncertain"
 
 
-def _prediction(receipt: Mapping[str, Any]) -> str:
+def _prediction(receipt: Mapping[str, Any], lang: str) -> str:
     target, prediction = receipt["target"], receipt.get("prediction")
     if prediction is None:
-        return f"The model's raw output for **{target['name']}** is {receipt['score']:.3g} (no probabilities recorded)."
+        return say(lang, "raw", name=target["name"], score=num(receipt["score"], ".3g", lang))
     if prediction["task"] == "regression":
         values = {v["name"]: v for v in prediction["values"]}
         v = values.get(target["name"], prediction["values"][0])
         unit = f" {v['unit']}" if v.get("unit") else ""
-        return (
-            f"The model estimates **{v['name']}** at **{_number(v['value'])}{unit}**. A regression model gives no "
-            "probability: judge the value against what you expect, and against other pictures of the same thing."
-        )
+        return say(lang, "regression", name=v["name"], value=_number(v["value"], lang), unit=unit)
     if prediction["task"] == "multilabel":
         labels = {item["name"]: item["probability"] for item in prediction["labels"]}
         p = labels.get(target["name"], 0.0)
-        band, advice = confidence_band(p if p >= 0.5 else 1 - p)
-        verdict = "present" if target["name"] in prediction.get("positive", []) else "absent"
-        return (
-            f"The model's labels: **{prediction['decision']}**. It reads **{target['name']}** as {verdict} "
-            f"({_percent(p)}): {band}; {advice}."
+        band, advice = confidence_band(p if p >= 0.5 else 1 - p, lang)
+        verdict = say(lang, "present" if target["name"] in prediction.get("positive", []) else "absent")
+        return say(
+            lang,
+            "multilabel",
+            decision=prediction["decision"],
+            name=target["name"],
+            verdict=verdict,
+            p=pct(p, lang),
+            band=band,
+            advice=advice,
         )
     top = prediction["top"]
     first, rest = top[0], top[1:]
-    band, advice = confidence_band(first["probability"])
-    text = f"The model says **{first['name']}** ({_percent(first['probability'])}): {band}; "
-    if band == "fairly confident" and rest:
-        text += (
-            f"check the runner-up, **{rest[0]['name']}** ({_percent(rest[0]['probability'])}), before relying on it."
-        )
+    band, advice = confidence_band(first["probability"], lang)
+    text = say(lang, "says", name=first["name"], p=pct(first["probability"], lang), band=band)
+    if _band_key(first["probability"]) == "fairly" and rest:
+        text += say(lang, "runner_up", name=rest[0]["name"], p=pct(rest[0]["probability"], lang))
     elif rest:
-        others = ", ".join(f"{t['name']} ({_percent(t['probability'])})" for t in rest[:3])
-        text += f"{advice}. Next: {others}."
+        others = ", ".join(f"{t['name']} ({pct(t['probability'], lang)})" for t in rest[:3])
+        text += say(lang, "next", advice=advice, others=others)
     else:
-        text += f"{advice}."
+        text += say(lang, "advice_only", advice=advice)
     if target["name"] != first["name"] and not target.get("contrast"):
         p = next((t["probability"] for t in top if t["name"] == target["name"]), None)
-        shown = f" ({_percent(p)})" if p is not None else ""
-        text += f"\n\nThe map explains **{target['name']}**{shown}, not the top answer."
+        shown = f" ({pct(p, lang)})" if p is not None else ""
+        text += say(lang, "not_top", name=target["name"], shown=shown)
     return text
 
 
-def _contrast(receipt: Mapping[str, Any]) -> str:
+def _contrast(receipt: Mapping[str, Any], lang: str) -> str:
     target = receipt["target"]
-    a, b = target["name"], target["contrast"]
-    what = "outputs" if target.get("kind") == "regression" else "logits"
-    return (
-        f"\n\nThe map explains why **{a}** rather than **{b}**: it attributes the difference of their {what} "
-        f"({a} minus {b}, {receipt['score']:.3g} here), so it shows what tells them apart, not what either has alone."
-    )
+    what = say(lang, "outputs" if target.get("kind") == "regression" else "logits")
+    score = num(receipt["score"], ".3g", lang)
+    return say(lang, "contrast", a=target["name"], b=target["contrast"], what=what, score=score)
 
 
-def _quantity(target: Mapping[str, Any]) -> str:
-    return f"{target['name']} rather than {target['contrast']}" if target.get("contrast") else str(target["name"])
+def _quantity(target: Mapping[str, Any], lang: str) -> str:
+    if target.get("contrast"):
+        return say(lang, "rather", a=target["name"], b=target["contrast"])
+    return str(target["name"])
 
 
-def _where(receipt: Mapping[str, Any]) -> str:
+def _where(receipt: Mapping[str, Any], lang: str) -> str:
     ev = receipt["evidence"]
     if ev["positive_share"] == 0:
-        return "The map shows nothing that supports the target: every area counts against it or not at all."
-    area = f"half of it lies in about {_percent(ev['area_half'])} of the image"
-    share = _percent(ev["main_share"])
+        return say(lang, "where_none")
+    area = say(lang, "area_half", area=pct(ev["area_half"], lang))
+    share = pct(ev["main_share"], lang)
+    main, peak = region_name(ev["main"], lang), region_name(ev["peak"], lang)
     if ev["main_share"] >= 0.5:
-        text = f"Most of the supporting evidence ({share}) is in the **{ev['main']}**; {area}."
+        text = say(lang, "where_most", share=share, region=main, area=area)
     elif ev["main_share"] > SPREAD:
-        text = f"The largest share of the supporting evidence ({share}) is in the **{ev['main']}**; {area}."
+        text = say(lang, "where_largest", share=share, region=main, area=area)
     elif ev["area_half"] <= SPREAD:
-        text = (
-            f"The supporting evidence is concentrated around the **{ev['peak']}** but crosses into neighbouring "
-            f"regions (none holds more than {share} of it); {area}."
-        )
+        text = say(lang, "where_around", region=peak, share=share, area=area)
     else:
-        text = f"The supporting evidence is spread out: no ninth of the picture holds more than {share} of it; {area}."
+        text = say(lang, "where_spread", share=share, area=area)
     if ev["peak"] != ev["main"] and ev["main_share"] > SPREAD:
-        text += f" The single strongest spot is in the {ev['peak']}."
+        text += say(lang, "where_peak", region=peak)
     if ev["positive_share"] < 0.6:
-        text += (
-            f" Much of the map ({_percent(1 - ev['positive_share'])}) counts against the target: look at the negative "
-            "areas too."
-        )
+        text += say(lang, "where_against", share=pct(1 - ev["positive_share"], lang))
     return text
 
 
-def _agreement(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str:
+def _agreement(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]], lang: str) -> str:
     card = receipt.get("scorecard") or {}
     scores = dict(card.get("agreement") or {})
     mine = registry.key(receipt["method"], receipt.get("options"))
@@ -175,77 +182,81 @@ def _agreement(receipt: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) 
             scores[key] = theirs[mine]
     if not scores:
         return ""
-    me = registry.label(receipt["method"], receipt.get("options"))
+    me = _label(lang, receipt["method"], receipt.get("options"))
     parts = []
     for name in sorted(scores):
         rho = float(scores[name])
-        word = "agrees" if rho >= AGREE else "partly agrees" if rho >= PARTLY else "disagrees"
-        parts.append(f"{registry.label(name)} {word} with {me} on where the evidence is (rank correlation {rho:.2f}).")
+        word = say(lang, "agrees" if rho >= AGREE else "partly_agrees" if rho >= PARTLY else "disagrees")
+        parts.append(say(lang, "agreement", other=_label(lang, name), word=word, me=me, rho=num(rho, ".2f", lang)))
     badges = [
-        f"{registry.label(o['method'], o.get('options'))}: {o['scorecard']['badge']}"
+        f"{_label(lang, o['method'], o.get('options'))}: {say(lang, 'badge_' + o['scorecard']['badge'])}"
         for o in others
         if o.get("scorecard")
     ]
     if badges:
-        parts.append(f"Their own checks: {', '.join(badges)}.")
+        parts.append(say(lang, "their_checks", badges=", ".join(badges)))
     if all(float(r) < PARTLY for r in scores.values()):
-        parts.append("When methods disagree, trust the one whose check passes, or none of them.")
+        parts.append(say(lang, "disagree_advice"))
     return " ".join(parts)
 
 
-def _verdict(receipt: Mapping[str, Any]) -> str:
+def _verdict(receipt: Mapping[str, Any], lang: str) -> str:
     card = receipt.get("scorecard")
     if not card:
-        return "This map was not checked (no scorecard in the receipt)."
-    word = {"pass": "Pass", "warn": "Warning", "fail": "Fail"}[card["badge"]]
-    text = f"**{word}**: {card['reason']}."
+        return say(lang, "unchecked")
+    reason = reasons.say(card["reason"], lang)
+    text = say(lang, "verdict", word=say(lang, f"verdict_{card['badge']}"), reason=reason)
     curves = card.get("curves")
     if curves:
-        text += (
-            f" (Deletion AUC {curves['deletion_auc']:.2f} vs {curves['random_deletion_auc']:.2f} for random order; "
-            f"insertion AUC {curves['insertion_auc']:.2f} vs {curves['random_insertion_auc']:.2f}; removed pixels "
-            f"become the {card['baselines']} reference.)"
+        text += say(
+            lang,
+            "curves",
+            deletion=num(curves["deletion_auc"], ".2f", lang),
+            random_deletion=num(curves["random_deletion_auc"], ".2f", lang),
+            insertion=num(curves["insertion_auc"], ".2f", lang),
+            random_insertion=num(curves["random_insertion_auc"], ".2f", lang),
+            baselines=phrases.baseline(card["baselines"], lang),
         )
     if card.get("randomisation") is not None:
-        text += (
-            f" With the model's last stage re-initialised, the map's rank correlation with itself is "
-            f"{card['randomisation']:.2f} (near 0 means it depends on what the model learned)."
-        )
+        text += say(lang, "randomisation", rho=num(card["randomisation"], ".2f", lang))
     for note in card.get("notes", []):
-        text += f" Also: {note}."
+        text += say(lang, "also", note=reasons.say(note, lang, "note"))
     return text
 
 
-def _method_caveats(receipt: Mapping[str, Any]) -> list[str]:
+def _method_caveats(receipt: Mapping[str, Any], lang: str) -> list[str]:
     extras, out = receipt.get("extras") or {}, []
     if receipt["method"] == "gradcam" and extras.get("coarse") and extras.get("grid"):
         gh, gw = extras["grid"]
-        out.append(
-            f"{registry.label('gradcam', receipt.get('options'))} read a {gh}x{gw} grid here: it cannot point finer "
-            f"than about 1/{min(gh, gw)} of the image. Check occlusion or integrated gradients before trusting where "
-            "it points."
-        )
+        method = _label(lang, "gradcam", receipt.get("options"))
+        out.append(say(lang, "coarse", method=method, grid=f"{gh}x{gw}", cells=min(gh, gw)))
     out += [str(n) for n in receipt.get("notes", []) if " read layer '" not in str(n)]  # the coarse grid, said above
     return out
 
 
-def _footer(receipt: Mapping[str, Any]) -> str:
+def _footer(receipt: Mapping[str, Any], lang: str) -> str:
     model, image = receipt["model"], receipt["image"]
     revision = f" @ `{str(model['revision'])[:12]}`" if model.get("revision") else ""
     options = ", ".join(f"{k}={v}" for k, v in sorted(receipt["options"].items()))
     gallery = (receipt.get("similar") or {}).get("gallery")
-    cases = f" · gallery sha256 `{str(gallery['sha256'])[:12]}`" if gallery else ""
-    return (
-        f"<sub>Model `{model['id']}`{revision} · weights sha256 `{str(model['weights_sha256'])[:12]}` · "
-        f"{registry.label(receipt['method'], receipt['options'])} ({options}) · image sha256 "
-        f"`{str(image['sha256'])[:12]}`{cases} · {receipt.get('created', '')}</sub>"
+    cases = say(lang, "footer_gallery", gallery=str(gallery["sha256"])[:12]) if gallery else ""
+    return say(
+        lang,
+        "footer",
+        model=model["id"],
+        revision=revision,
+        weights=str(model["weights_sha256"])[:12],
+        method=_label(lang, receipt["method"], receipt["options"]),
+        options=options,
+        image=str(image["sha256"])[:12],
+        cases=cases,
+        created=receipt.get("created", ""),
     )
 
 
-def _percent(p: float) -> str:
-    value = 100 * float(p)
-    return f"{value:.0f}%" if value >= 1 or value == 0 else f"{value:.1g}%"
+def _label(lang: str, name: str, options: Mapping[str, Any] | None = None) -> str:
+    return phrases.method(registry.label(name, options), lang)
 
 
-def _number(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+def _number(value: float, lang: str) -> str:
+    return num(value, ".3g", lang) if abs(value) < 100 else num(value, ".0f", lang)
