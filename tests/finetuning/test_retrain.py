@@ -110,6 +110,7 @@ def test_the_owner_sees_the_candidate_with_its_figures_and_serves_it_with_the_bu
     monkeypatch.setenv("XAI_DATA_DIR", str(store.folder))
     corrections.use_intake(Intake(store))
     corrections.start(startup, owner=True, retrain_after=3)
+    monkeypatch.setattr(common, "_startup", common._startup)  # the built-in default again after the test
     common.set_startup_source(startup)
     try:
         status, button, offered = corrections.on_owner_refresh()
@@ -128,7 +129,6 @@ def test_the_owner_sees_the_candidate_with_its_figures_and_serves_it_with_the_bu
         other = xai.parse_source("default", allow_local=True)
         assert corrections.start(other, owner=True) == other
     finally:
-        common.set_startup_source(startup)
         corrections.start(None, owner=False)
         corrections.use_intake(None)
 
