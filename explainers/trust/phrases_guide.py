@@ -26,6 +26,7 @@ EN: dict[str, str] = {
     "runner": " Next: {label} ({facts}).",
     "fact_gain": "gain {gain} over random order, whose expectation is 0",
     "fact_blurred": "its blurred copy {gain}",
+    "table_title": "**Ranking** (which map to believe first: the scorecard against random order and a blurred copy)",
     "table_header": "| # | Method | Verdict | Gain vs random order (0) / Blurred copy |",
     # reading.py: how to read the picture
     "unit_logit": "logit",
@@ -81,6 +82,10 @@ ES: dict[str, str] = {
     "runner": " Después: {label} ({facts}).",
     "fact_gain": "ganancia {gain} sobre un orden aleatorio, cuyo valor esperado es 0",
     "fact_blurred": "su copia desenfocada {gain}",
+    "table_title": (
+        "**Clasificación** (qué mapa creer primero: la ficha de evaluación frente a un orden aleatorio y a una copia "
+        "desenfocada)"
+    ),
     "table_header": "| # | Método | Veredicto | Ganancia frente a orden aleatorio (0) / Copia desenfocada |",
     "unit_logit": "el logit",
     "unit_output": "la salida",

@@ -116,6 +116,11 @@ def table(receipts: Sequence[Mapping[str, Any]], *, language: str | None = None)
     return "\n".join(rows)
 
 
+def title(*, language: str | None = None) -> str:
+    """The table's title line (Markdown) in ``language`` (None: the request's, else English)."""
+    return say(language_.resolve(language), "table_title")
+
+
 def _label(block: Mapping[str, Any], lang: str) -> str:
     return phrases.method(block["label"], lang)
 

@@ -195,7 +195,7 @@ def test_every_template_is_reached_by_the_receipts_in_both_languages(monkeypatch
     for name in RECEIPTS:
         for lang in LANGUAGES:
             _render(name, lang)  # a missing key or placeholder raises here
-            ranking.table([RECEIPTS[name], *OTHERS.get(name, ())], language=lang)
+            ranking.title(language=lang) + ranking.table([RECEIPTS[name], *OTHERS.get(name, ())], language=lang)
     assert used["en"] == used["es"] == set(phrases.EN), set(phrases.EN) - used["en"]
     assert guided["en"] == guided["es"] == set(phrases_guide.EN), set(phrases_guide.EN) - guided["en"]
 
@@ -248,9 +248,11 @@ def test_the_ranked_table_reads_in_spanish_and_follows_the_request_language():
     assert rows[0] == "| # | Método | Veredicto | Ganancia frente a orden aleatorio (0) / Copia desenfocada |"
     assert rows[2:] == ["| 1 | Oclusión | aprobado | 0,42 / 0,25 |", "| 2 | HiResCAM | aviso | 0,42 / 0,25 |"]
     assert ranking.table(receipts).splitlines()[2] == "| 1 | Occlusion | pass | 0.42 / 0.25 |"
+    assert ranking.title(language="es").startswith("**Clasificación** (qué mapa creer primero")
     with language.using("es-ES"):
         assert ranking.table(receipts) == ranking.table(receipts, language="es")
         assert ranking.trust_sentence(receipts) == ranking.trust_sentence(receipts, language="es")
+        assert ranking.title() == ranking.title(language="es")
         assert ranking.table(receipts, language="en") == ranking.table(receipts, language="fr")
 
 
