@@ -14,7 +14,7 @@ import gradio as gr
 import explainers as xai
 from explainers import display, registry, render
 from explainers.pipeline import Scored
-from explainers.trust import ranking, report
+from explainers.trust import language, ranking, report
 from explainers.trust.curves import density
 
 from . import gpu, outputs
@@ -116,8 +116,8 @@ def on_compare(
 def _cards(scored: list[Scored], receipts: list[dict[str, Any]]) -> str:
     """The ranking table, each map's verdict in rank order, then the agreement table."""
     order = sorted(range(len(scored)), key=lambda i: receipts[i]["rank"]["position"])
-    lines = ["**Ranking** (which map to believe first: the scorecard against random order and a blurred copy)"]
-    lines += [ranking.table(receipts)]
+    lang = language.current()  # the request's (i18n.speaking)
+    lines = [ranking.title(language=lang), ranking.table(receipts, language=lang)]
     lines += [f"**{i + 1}. {_label(scored[k])}**: {badge(scored[k])}" for i, k in enumerate(order)]
     if len(scored) > 1:
         lines += ["**Agreement** (rank correlation of where each map puts the evidence)", _agreement(scored)]

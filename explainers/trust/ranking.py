@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import registry
+from . import language as language_
+from . import phrases
+from .phrases_guide import say
 
 BADGE_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 """A passing map outranks any warning, a warning any failure; within a badge the higher score comes first."""
@@ -66,50 +69,66 @@ def ranked(receipts: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(receipts, key=lambda r: (r.get("rank") or {}).get("position", math.inf))
 
 
-def trust_sentence(receipts: Sequence[Mapping[str, Any]]) -> str:
-    """The "trust X because ..." sentence from receipts that carry ``rank`` blocks; "" when none does."""
+def trust_sentence(receipts: Sequence[Mapping[str, Any]], *, language: str | None = None) -> str:
+    """The "trust X because ..." sentence from receipts that carry ``rank`` blocks; "" when none does.
+
+    Args:
+        receipts: receipts' ``to_dict``, each with its ``rank`` block (see ``rank``).
+        language: "en" or "es"; None: the language set for this request (language.using), else English.
+    """
+    lang = language_.resolve(language)
     ordered = [r for r in ranked(receipts) if r.get("rank")]
     if not ordered:
         return ""
     best = ordered[0]["rank"]
     rest = [r["rank"] for r in ordered[1:]]
-    runner = f" Next: {rest[0]['label']} ({_facts(rest[0])})." if rest else ""
-    if best["badge"] == "pass":
-        return (
-            f"**Trust {best['label']}** first: its check passes and it does best against the controls here "
-            f"({_facts(best)}): putting back the cells it ranks highest restores the model's score faster than a "
-            f"random order of cells and than a blurred copy of the map.{runner} The others follow in rank order."
-        )
-    if best["badge"] == "warn":
-        return (
-            f"**No map passes every check for this image.** The least doubtful is {best['label']} ({_facts(best)}); "
-            f"read it with its warning in mind.{runner}"
-        )
-    return "**Every map fails its checks for this image: trust none of them.** Each one's reason is in its card."
+    runner = say(lang, "runner", label=_label(rest[0], lang), facts=_facts(rest[0], lang)) if rest else ""
+    if best["badge"] in ("pass", "warn"):
+        return say(lang, f"trust_{best['badge']}", label=_label(best, lang), facts=_facts(best, lang), runner=runner)
+    return say(lang, "trust_fail")
 
 
-def _facts(block: Mapping[str, Any]) -> str:
-    parts = [block["badge"]]
+def _facts(block: Mapping[str, Any], lang: str) -> str:
+    parts = [_badge(block["badge"], lang)]
     if block.get("gain") is not None:
-        parts.append(f"gain {block['gain']:.2f} over random order, whose expectation is 0")
+        parts.append(say(lang, "fact_gain", gain=phrases.num(block["gain"], ".2f", lang)))
     if block.get("blurred_gain") is not None:
-        parts.append(f"its blurred copy {block['blurred_gain']:.2f}")
+        parts.append(say(lang, "fact_blurred", gain=phrases.num(block["blurred_gain"], ".2f", lang)))
     return "; ".join(parts)
 
 
-def table(receipts: Sequence[Mapping[str, Any]]) -> str:
+def table(receipts: Sequence[Mapping[str, Any]], *, language: str | None = None) -> str:
     """The ranking as a Markdown table narrow enough for a phone: position, method, verdict, and the gain over random
     order (whose expectation is 0) beside its blurred copy's.
+
+    Args:
+        receipts: receipts' ``to_dict``, each with its ``rank`` block (see ``rank``).
+        language: "en" or "es"; None: the language set for this request (language.using), else English.
     """
-    rows = ["| # | Method | Verdict | Gain vs random order (0) / Blurred copy |", "|---|---|---|---|"]
+    lang = language_.resolve(language)
+    rows = [say(lang, "table_header"), "|---|---|---|---|"]
     for r in ranked(receipts):
         block = r.get("rank") or {}
-        gains = f"{_number(block.get('gain'))} / {_number(block.get('blurred_gain'))}"
-        rows.append(
-            f"| {block.get('position', '')} | {block.get('label', r['method'])} | {block.get('badge', '')} | {gains} |"
-        )
+        gains = f"{_number(block.get('gain'), lang)} / {_number(block.get('blurred_gain'), lang)}"
+        label = phrases.method(block["label"], lang) if "label" in block else r["method"]
+        verdict = _badge(block["badge"], lang) if block.get("badge") else ""
+        rows.append(f"| {block.get('position', '')} | {label} | {verdict} | {gains} |")
     return "\n".join(rows)
 
 
-def _number(value: Any) -> str:
-    return "–" if value is None else f"{float(value):.2f}"
+def title(*, language: str | None = None) -> str:
+    """The table's title line (Markdown) in ``language`` (None: the request's, else English)."""
+    return say(language_.resolve(language), "table_title")
+
+
+def _label(block: Mapping[str, Any], lang: str) -> str:
+    return phrases.method(block["label"], lang)
+
+
+def _badge(badge: str, lang: str) -> str:
+    """A badge's word ("pass", "aprobado"); one without a word stays as it is."""
+    return phrases.say(lang, f"badge_{badge}") if f"badge_{badge}" in phrases.EN else badge
+
+
+def _number(value: Any, lang: str) -> str:
+    return "–" if value is None else phrases.num(float(value), ".2f", lang)

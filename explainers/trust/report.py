@@ -49,14 +49,14 @@ def report(receipt: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]] = 
         + (_contrast(receipt, lang) if target.get("contrast") else ""),
         say(lang, "h_where", method=method) + "\n" + _where(receipt, lang),
     ]
-    believe = trust_sentence([receipt, *others])
+    believe = trust_sentence([receipt, *others], language=lang)
     if believe:
         sections.insert(1, say(lang, "h_believe") + "\n" + believe)
     agreement = _agreement(receipt, others, lang)
     if agreement:
         sections.append(say(lang, "h_agree") + "\n" + agreement)
     sections.append(say(lang, "h_trust") + "\n" + _verdict(receipt, lang))
-    sections.append(say(lang, "h_read") + "\n" + "\n".join(f"- {line}" for line in how_to_read(receipt)))
+    sections.append(say(lang, "h_read") + "\n" + "\n".join(f"- {line}" for line in how_to_read(receipt, language=lang)))
     if receipt.get("similar"):
         sections.append(say(lang, "h_similar") + "\n" + similar_text.say(report_sentence(receipt["similar"]), lang))
     caveats = [say(lang, "caveat"), *_method_caveats(receipt, lang)]

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 from gradio.i18n import I18nData
 
 import app
-from explainers.trust import language
-from ui import corrections, i18n
+from explainers.trust import language, ranking
+from ui import compare, corrections, i18n
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +181,29 @@ def test_common_error_messages_are_translated_for_spanish_pages(english, spanish
 def test_an_untranslated_message_is_shown_in_english():
     assert i18n.message("something new went wrong", "es") == "something new went wrong"
     assert i18n.message("no image was uploaded; choose an image file first", "xx").startswith("no image was uploaded")
+
+
+def _scored(method: str, badge: str) -> SimpleNamespace:
+    card = SimpleNamespace(badge=badge, reason="because", notes=[], agreement={})
+    return SimpleNamespace(scorecard=card, explanation=SimpleNamespace(method=method, options={}, notes=[]))
+
+
+def test_compare_cards_rank_the_maps_in_the_request_language():
+    scored = [_scored("gradcam", "warn"), _scored("occlusion", "pass")]
+    receipts = [
+        {
+            "method": s.explanation.method,
+            "options": {},
+            "scorecard": {"badge": s.scorecard.badge, "curves": {"gain": g}},
+        }
+        for s, g in zip(scored, (0.1, 0.4), strict=True)
+    ]
+    for r, block in zip(receipts, ranking.rank(receipts), strict=True):
+        r["rank"] = block
+    english = compare._cards(scored, receipts)
+    assert english.startswith("**Ranking** (which map to believe first")
+    assert "| 1 | Occlusion | pass | 0.40 / – |" in english
+    with language.using("es"):
+        spanish = compare._cards(scored, receipts)
+    assert spanish.startswith("**Clasificación** (qué mapa creer primero")
+    assert "| 1 | Oclusión | aprobado | 0,40 / – |" in spanish and "| 2 | Grad-CAM | aviso | 0,10 / – |" in spanish

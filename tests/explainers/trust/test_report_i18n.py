@@ -14,7 +14,7 @@ from explainers import registry
 from explainers.counterfactual.headline import WORDS, headline
 from explainers.methods.baselines import BASELINES
 from explainers.similar.sentence import report_sentence
-from explainers.trust import language, phrases, reasons, scorecard, similar_text
+from explainers.trust import language, phrases, phrases_guide, ranking, reasons, scorecard, similar_text
 from explainers.trust.evidence import REGION_NAMES, REGIONS
 from explainers.trust.report import report
 from explainers.types import Counterfactual, Prediction
@@ -117,6 +117,39 @@ OTHERS = {
         for method, badge in (("gradcam", "warn"), ("integrated_gradients", "pass"), ("occlusion", "fail"))
     ]
 }
+GAINED = {**CARD, "curves": {**CARD["curves"], "gain": 0.425, "blurred_gain": 0.25}}
+BORDER = {"sha256": "c" * 64, "grayscale": False, "width": 100, "height": 80, "crop_box": [10.0, 0.0, 90.0, 80.0]}
+WHOLE = {**BORDER, "crop_box": [0.0, 0.0, 100.0, 80.0]}
+
+
+def _ranked(name: str, receipt: dict, *others: dict) -> None:
+    """Add a Compare-style case: the receipts with their rank blocks (which map to believe)."""
+    receipts = [receipt, *others]
+    for r, block in zip(receipts, ranking.rank(receipts), strict=True):
+        r["rank"] = block
+    RECEIPTS[name], OTHERS[name] = receipt, list(others)
+
+
+# Between them, every template of the guide sections (phrases_guide): each verdict of the ranking, a runner-up with
+# and without a blurred copy, the crop's grey border or the whole photo, occlusion's box, IG's two panels.
+_ranked(
+    "believe",
+    _receipt(scorecard=GAINED, image=BORDER, extras={"critical_box": [0, 0, 4, 4]}),
+    _receipt(method="gradcam", options={"variant": "hirescam"}, scorecard={**GAINED, "badge": "warn"}),
+)
+_ranked(
+    "believe_warn",
+    _receipt(method="integrated_gradients", options={}, scorecard={**GAINED, "badge": "warn"}, image=WHOLE),
+    _receipt(method="gradcam", options={}, scorecard={**CARD, "badge": "fail", "curves": None}),
+)
+_ranked(
+    "believe_none",
+    _receipt(
+        target={"name": "kcal", "index": 0, "kind": "regression", "direction": "raises"},
+        scorecard={**GAINED, "badge": "fail"},
+    ),
+    _receipt(method="gradcam", options={}, scorecard={**GAINED, "badge": "fail"}),
+)
 LANGUAGES = ("en", "es")
 
 
@@ -136,6 +169,9 @@ def test_both_template_sets_have_the_same_keys_and_the_same_placeholders():
     assert set(WORDS["es"]) == set(WORDS["en"])
     assert set(phrases.METHODS["es"]) <= {registry.label(name) for name in registry.METHODS}
     assert set(phrases.BASELINES["es"]) == set(BASELINES)
+    assert set(phrases_guide.ES) == set(phrases_guide.EN), set(phrases_guide.ES) ^ set(phrases_guide.EN)
+    differ = {k: (_fields(phrases_guide.EN[k]), _fields(phrases_guide.ES[k])) for k in phrases_guide.EN}
+    assert not {k: v for k, v in differ.items() if v[0] != v[1]}
 
 
 def test_every_template_is_reached_by_the_receipts_in_both_languages(monkeypatch):
@@ -146,18 +182,29 @@ def test_every_template_is_reached_by_the_receipts_in_both_languages(monkeypatch
         used[lang].add(key)
         return say(lang, key, **facts)
 
+    guided: dict[str, set[str]] = {lang: set() for lang in LANGUAGES}
+    say_guide = phrases_guide.say
+
+    def spy_guide(lang: str, key: str, **facts) -> str:
+        guided[lang].add(key)
+        return say_guide(lang, key, **facts)
+
     monkeypatch.setattr("explainers.trust.report.say", spy)
+    monkeypatch.setattr("explainers.trust.reading.say", spy_guide)
+    monkeypatch.setattr("explainers.trust.ranking.say", spy_guide)
     for name in RECEIPTS:
         for lang in LANGUAGES:
             _render(name, lang)  # a missing key or placeholder raises here
+            ranking.title(language=lang) + ranking.table([RECEIPTS[name], *OTHERS.get(name, ())], language=lang)
     assert used["en"] == used["es"] == set(phrases.EN), set(phrases.EN) - used["en"]
+    assert guided["en"] == guided["es"] == set(phrases_guide.EN), set(phrases_guide.EN) - guided["en"]
 
 
 @pytest.mark.parametrize("name", sorted(RECEIPTS))
 def test_spanish_says_the_same_numbers_with_a_decimal_comma(name):
     english, spanish = _render(name, "en"), _render(name, "es")
     assert spanish != english
-    numbers = re.compile(r"(?<![\w`])\d+(?:[.,]\d+)?(?![\w`])")
+    numbers = re.compile(r"(?<![\w`])\d+(?:[.,]\d+)?(?=x?(?![\w`]))")  # "2.2x" (a speed-up) is the number 2.2
     in_english = [n for n in numbers.findall(english.split("<sub>")[0]) if n not in ("3.1",)]  # 3.1x: free text
     spanish_numbers = numbers.findall(spanish.split("<sub>")[0])
     for n in in_english:
@@ -175,9 +222,44 @@ def test_spanish_formats_numbers_and_percentages_its_way():
     assert "Grad-CAM no coincide con Oclusión" in text and "### Dónde está la evidencia (Oclusión)" in text
 
 
+def test_spanish_says_which_map_to_believe_and_how_to_read_the_picture_with_the_same_numbers():
+    text = _render("believe", "es")
+    assert "### Qué mapa creer\n**Fíese primero de Oclusión**: supera su comprobación" in text
+    assert (
+        "(aprobado; ganancia 0,42 sobre un orden aleatorio, cuyo valor esperado es 0; su copia desenfocada 0,25)"
+        in text
+    )
+    assert "Después: HiResCAM (aviso; ganancia 0,42" in text
+    assert "El **borde gris más oscuro**" in text and "El **recuadro amarillo**" in text
+    assert "(el logit de rose)" in text and "referencia desenfocada (*inserción*)" in text
+    assert '"La inserción recupera la puntuación 2,2 veces más rápido' in text and "vuelve 2,2 veces" in text
+    warn, none = _render("believe_warn", "es"), _render("believe_none", "es")
+    assert "El menos dudoso es Gradientes integrados (aviso;" in warn and "Después: Grad-CAM (suspenso)." in warn
+    assert "**dos paneles**" in warn and "vio la foto entera" in warn
+    assert "no se fíe de ninguno" in none and "(la salida de kcal)" in none
+    english = _render("believe", "en")
+    assert "(pass; gain 0.42 over random order, whose expectation is 0; its blurred copy 0.25)" in english
+    assert "2.2x faster than random order" in english and "2.2 times as fast" in english
+
+
+def test_the_ranked_table_reads_in_spanish_and_follows_the_request_language():
+    receipts = [RECEIPTS["believe"], *OTHERS["believe"]]
+    rows = ranking.table(receipts, language="es").splitlines()
+    assert rows[0] == "| # | Método | Veredicto | Ganancia frente a orden aleatorio (0) / Copia desenfocada |"
+    assert rows[2:] == ["| 1 | Oclusión | aprobado | 0,42 / 0,25 |", "| 2 | HiResCAM | aviso | 0,42 / 0,25 |"]
+    assert ranking.table(receipts).splitlines()[2] == "| 1 | Occlusion | pass | 0.42 / 0.25 |"
+    assert ranking.title(language="es").startswith("**Clasificación** (qué mapa creer primero")
+    with language.using("es-ES"):
+        assert ranking.table(receipts) == ranking.table(receipts, language="es")
+        assert ranking.trust_sentence(receipts) == ranking.trust_sentence(receipts, language="es")
+        assert ranking.title() == ranking.title(language="es")
+        assert ranking.table(receipts, language="en") == ranking.table(receipts, language="fr")
+
+
 @pytest.mark.parametrize("unknown", ["fr", "xx", "", "zz-ZZ", "español", None])
 def test_an_unknown_language_falls_back_to_english(unknown):
     assert _render("scored", unknown) == _render("scored", "en")
+    assert _render("believe", unknown) == _render("believe", "en")
 
 
 def test_the_language_set_for_a_request_is_used_when_none_is_given():
