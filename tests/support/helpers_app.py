@@ -159,7 +159,14 @@ def unexpected_server_errors(log: str) -> list[str]:
             pending = None
     if pending is not None:
         finals.append(pending)
-    return [line for line in finals if not line.startswith("gradio.exceptions.Error")]
+    return [line for line in finals if not line.startswith(BENIGN)]
+
+
+# What a server log may show that is no crash: gr.Error (a message for the user), and a file download the browser gave
+# up on mid-body (starlette's FileResponse stops streaming on http.disconnect; uvicorn then reports the short body as
+# h11's "Too little data for declared Content-Length"). The page does that when a new photo clears an image that is
+# still loading.
+BENIGN = ("gradio.exceptions.Error", "h11._util.LocalProtocolError: Too little data for declared Content-Length")
 
 
 # Wall times; batch sizes chosen from the measured speed of a probe pass (so they vary with the server's load); and
