@@ -10,6 +10,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 import torch
 
@@ -31,3 +34,18 @@ def fashion_demo(tmp_path_factory: pytest.TempPathFactory):
     from fashion import build_small_demo
 
     return build_small_demo(tmp_path_factory.mktemp("fashion-demo"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright, launched once for every browser test (each opens its own pages)."""
+    from helpers_app import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}; `bash scripts/test.sh` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

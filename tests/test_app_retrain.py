@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 from gradio_client import Client, handle_file
-from helpers_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, call
+from helpers_app import ARTIFACTS, call
 from servers import running_app, server_process
 
 pytestmark = pytest.mark.slow
@@ -96,11 +96,7 @@ def test_a_killed_job_leaves_no_candidate_the_same_model_and_says_why(killed, fa
 
 
 @pytest.mark.browser
-def test_a_finished_candidate_is_served_only_when_the_owner_presses_serve(killed, fashion_demo) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}; `bash scripts/test.sh` installs it")
-    from playwright.sync_api import sync_playwright
-
+def test_a_finished_candidate_is_served_only_when_the_owner_presses_serve(killed, fashion_demo, browser) -> None:
     data, killed_job, (predicted, _) = killed["data"], killed["job"], killed["predicted"]
     url, client, picture = killed["server"]
     call(client, "correct", [handle_file(str(picture)), "default", "", "Shirt", True])  # the second new one: a job
@@ -114,9 +110,8 @@ def test_a_finished_candidate_is_served_only_when_the_owner_presses_serve(killed
     weights = hashlib.sha256(Path(last["folder"], "model.safetensors").read_bytes()).hexdigest()
     first = sorted(Path(fashion_demo.test).rglob("*.png"))[0]
     assert client.predict(handle_file(str(first)), "default", "", api_name="/predict")[2] == predicted  # not swapped
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    try:
         page.set_default_timeout(60_000)
         page.goto(url)
         page.get_by_text("Owner: corrections and fine-tunes").click()
@@ -128,7 +123,8 @@ def test_a_finished_candidate_is_served_only_when_the_owner_presses_serve(killed
         page.get_by_text(f"Serving candidate {last['candidate']}").first.wait_for()
         (ARTIFACTS / "screenshots").mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "screenshots" / "owner_retrain.png"), full_page=True)
-        browser.close()
+    finally:
+        page.close()
     now = client.predict(handle_file(str(first)), "default", "", api_name="/predict")[2]
     assert now["top"] != predicted["top"], now  # the fine-tuned head answers now
     served = call(client, "correct", [handle_file(str(picture)), "default", "", "Shirt", True])[1]  # 1 new: no job

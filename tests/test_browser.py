@@ -18,8 +18,6 @@ import pytest
 from gradio_client import Client, handle_file
 from helpers_app import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     COFFEE,
     EXPLANATION_OUTPUTS,
     call,
@@ -65,18 +63,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 @pytest.fixture(scope="module")
 def client(server: tuple[str, Path]) -> Client:
     return Client(server[0], verbose=False)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}; `bash scripts/test.sh` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _open(browser: Any, url: str, upload: Path) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from gradio_client import Client, handle_file
-from helpers_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, COFFEE, open_tab, unexpected_server_errors
+from helpers_app import ARTIFACTS, COFFEE, open_tab, unexpected_server_errors
 from servers import running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,18 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     log = tmp_path_factory.mktemp("browser_i18n") / "app.log"
     with running_app(log_path=log) as url:
         yield url, log
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}; `bash scripts/test.sh` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _open(browser: Any, url: str, locale: str, ready: str) -> Any:

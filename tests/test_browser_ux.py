@@ -16,8 +16,6 @@ import pytest
 from helpers_app import (
     ARTIFACTS,
     CHELSEA,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     COFFEE,
     PHONE,
     VIEWPORTS,
@@ -43,18 +41,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     log = tmp_path_factory.mktemp("browser-ux") / "app.log"
     with running_app(log_path=log) as url:
         yield url, log
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}; `bash scripts/test.sh` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(params=SIZES)

@@ -19,7 +19,7 @@ from explainers.trust.curves import density
 
 from . import gpu, outputs
 from .common import BADGE_ICONS, OVERLAY_ALPHA, View, badge, endpoint, model, picture, plain, require_image, user_errors
-from .components import Inputs, picture_output, show_results
+from .components import Inputs, maps_gallery, picture_output, show_results
 from .jobs import progress_for
 
 CELLS = 16  # Compare shows every map at one resolution: a 16 x 16 grid, as the scorecard compares them
@@ -203,14 +203,7 @@ def build(inputs: Inputs) -> None:
         )
         run_button = gr.Button("Compare on one colour scale", variant="primary")
         legend = gr.HTML(head=PHONE_CSS)
-        gallery = gr.Gallery(
-            label="Maps, ranked (click one to enlarge)",
-            columns=2,
-            height="max-content",
-            object_fit="contain",
-            preview=False,
-            elem_classes=["xai-gallery"],
-        )
+        gallery = maps_gallery("Maps, ranked (click one to enlarge)")
         with gr.Accordion("All maps in one picture (also what /compare returns)", open=True) as one_picture:
             side_by_side = picture_output("Side by side")
         cards = gr.Markdown()

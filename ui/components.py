@@ -141,6 +141,14 @@ def picture_output(label: str, *, type: Literal["numpy", "filepath"] = "numpy") 
     return gr.Image(label=label, type=type, format="png", interactive=False)
 
 
+def maps_gallery(label: str) -> gr.Gallery:
+    """Full-size map panels, two a row (one on a phone: the xai-gallery CSS), as tall as their pictures."""
+    # height="auto" caps a gallery at 55% of the screen's height; max-content shows every panel whole.
+    return gr.Gallery(
+        label=label, columns=2, height="max-content", object_fit="contain", preview=False, elem_classes=["xai-gallery"]
+    )
+
+
 def explanation_panel() -> list[gr.components.Component]:
     """The six outputs of an explanation endpoint: overlay, badge, report, raw map, receipt file, receipt."""
     overlay = picture_output("Explanation")

@@ -18,7 +18,7 @@ from explainers.trust import fingerprint, receipt
 
 from . import gpu, outputs
 from .common import endpoint, model, require_image, user_errors
-from .components import Inputs, show_results
+from .components import Inputs, maps_gallery, show_results
 
 KEPT_PICTURES = 16  # the last replays' maps, for the picture event that follows each replay
 _pictures: OrderedDict[tuple[str, ...], tuple[dict[str, Any], Any, list[xai.Explanation], list[Any]]] = OrderedDict()
@@ -162,14 +162,7 @@ def build(inputs: Inputs) -> None:
             receipt_file = gr.File(label="Receipt (.json)", file_types=[".json"], type="filepath")
             map_file = gr.File(label="Kept map (.npy, optional)", file_types=[".npy"], type="filepath")
         run_button = gr.Button("Replay", variant="primary")
-        pictures = gr.Gallery(
-            label="Replayed maps",
-            columns=2,
-            height="max-content",
-            object_fit="contain",
-            preview=False,
-            elem_classes=["xai-gallery"],
-        )
+        pictures = maps_gallery("Replayed maps")
         npy = gr.File(label="Replayed map (.npy; of a Compare receipt, the first map)")
         result = gr.JSON(label="Replay")
     run = run_button.click(
