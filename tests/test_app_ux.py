@@ -80,3 +80,11 @@ def test_the_estimate_warns_before_a_long_job_and_not_before_a_short_one() -> No
     short = explanation.estimate("gradcam", "default", "", {})
     assert long.startswith("⚠️ **Long job") and "Stop" in long, long
     assert short.startswith("⏱ about") and "Long" not in short, short
+
+
+def test_the_legend_beside_the_picture_states_the_colour_scale_in_the_targets_unit() -> None:
+    *_, last = explanation.run("gradcam", COFFEE, "default", "", "", "raises", {}, None)
+    receipt = last[5]
+    html = explanation.on_legend(receipt)
+    assert "Colour scale" in html and "logit of espresso" in html and "red raises" in html, html
+    assert explanation.on_legend({"heatmap_sha256": "unknown"}) == explanation.on_legend(None) == ""

@@ -197,6 +197,9 @@ def test_each_tab_shows_its_picture_and_the_apis_numbers(
         badge = out["badge"].split("·")[0].strip()  # e.g. "✅ **PASS**"
         assert badge.strip("*✅⚠️❌ ") in panel.inner_text(), f"{tab}: no quality badge {badge!r} shown"
         assert "Where the evidence is" in panel.inner_text(), f"{tab}: no report"
+        legend = panel.locator(".xai-legend")  # the colour scale beside the picture, in the target's unit
+        legend.wait_for()
+        assert f"logit of {result['target']['name']}" in legend.inner_text(), legend.inner_text()
     raw = _download(page, panel, ".npy")
     shown = np.load(io.BytesIO(raw))
     expected = np.load(npy)

@@ -149,9 +149,12 @@ def maps_gallery(label: str) -> gr.Gallery:
     )
 
 
-def explanation_panel() -> list[gr.components.Component]:
-    """The six outputs of an explanation endpoint: overlay, badge, report, raw map, receipt file, receipt."""
+def explanation_panel() -> tuple[list[gr.components.Component], gr.HTML]:
+    """The six outputs of an explanation endpoint (overlay, badge, report, raw map, receipt file, receipt), and the
+    colour legend shown under the overlay (filled by a private event: not an API output).
+    """
     overlay = picture_output("Explanation")
+    legend = gr.HTML()
     badge = gr.Markdown(label="Quality")
     with gr.Accordion("Report", open=True):
         text = gr.Markdown()
@@ -159,7 +162,7 @@ def explanation_panel() -> list[gr.components.Component]:
         npy = gr.File(label="Raw map (.npy, float32, model input size)")
         receipt_file = gr.File(label="Receipt (JSON: replays this map)")
     result = gr.JSON(label="Receipt", open=False)
-    return [overlay, badge, text, npy, receipt_file, result]
+    return [overlay, badge, text, npy, receipt_file, result], legend
 
 
 def show_results(inputs: Inputs, run: Any, shown: list[gr.components.Component], *, photo: bool = True) -> None:

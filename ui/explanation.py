@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
 
 import explainers as xai
-from explainers import cost
+from explainers import cost, display
 from explainers.trust import report
 
 from . import gpu, outputs
@@ -18,6 +20,9 @@ from .jobs import progress_for
 
 LONG_S = 20  # past this estimate the tab warns before the job starts
 STOPPED = "⏹ **Stopped** · the job ends at its next step; change the options and run again"
+KEPT_LEGENDS = 64  # the last runs' legends (map sha256 -> HTML), for the private event that follows each run
+_legends: OrderedDict[str, str] = OrderedDict()
+_legends_lock = threading.Lock()
 SCORING = "⏳ **Scoring this map** · deletion/insertion against random order, then the model-randomisation check"
 
 # What the three single-method endpoints share in their docstrings (common.endpoint): how they stream, what they return.
@@ -61,6 +66,7 @@ def run(
             continue
         (scored,) = step.scored
         rec = plain(scored.receipt)
+        _remember_legend(rec, legend(loaded, explanation))
         yield (
             shown[0],
             badge(scored),
@@ -69,6 +75,29 @@ def run(
             outputs.save_receipt(rec, f"{method}-{view.sha256[:8]}"),
             rec,
         )
+
+
+def legend(loaded: xai.LoadedModel, explanation: xai.Explanation) -> str:
+    """The overlay's colour scale as HTML beside the picture: the bar's ends and what the colours mean, in the
+    target's unit, and how the map was made readable (display.display_map: what the picture shows).
+    """
+    shown = display.display_map(explanation, task=loaded.task)
+    return display.legend_html(shown.scale, signed=shown.signed, unit=shown.label, note=shown.caption)
+
+
+def _remember_legend(receipt: dict[str, Any], html: str) -> None:
+    with _legends_lock:
+        _legends[str(receipt.get("heatmap_sha256"))] = html
+        while len(_legends) > KEPT_LEGENDS:
+            _legends.popitem(last=False)
+
+
+def on_legend(receipt: dict[str, Any] | None) -> str:
+    """The legend of the map whose receipt the panel shows (the private event after each run)."""
+    if not isinstance(receipt, dict):
+        return ""
+    with _legends_lock:
+        return _legends.get(str(receipt.get("heatmap_sha256")), "")
 
 
 def estimate(method: str, model_id: str, revision: str, options: dict[str, Any]) -> str:
@@ -114,14 +143,16 @@ def wire(
         run_button = gr.Button(button, variant="primary", scale=4)
         stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=80)
     cost_line = gr.Markdown()
-    panel = explanation_panel()
+    panel, legend_box = explanation_panel()
+    shown = [*panel, legend_box]
     private: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-    run_button.click(lambda: blank(panel), None, panel, **private)
+    run_button.click(lambda: blank(shown), None, shown, **private)
     run = run_button.click(
         handler, [*inputs.explain, *controls], panel, api_name=method, show_progress_on=panel[0], **gpu.queue()
     )
-    stop_button.click(lambda: blank(panel, STOPPED), None, panel, cancels=[run], **private)
-    show_results(inputs, run, panel)
+    run.success(on_legend, [panel[5]], legend_box, **private)
+    stop_button.click(lambda: blank(shown, STOPPED), None, shown, cancels=[run], **private)
+    show_results(inputs, run, shown)
 
     def on_estimate(model_id: str, revision: str, *values: Any) -> str:
         try:
