@@ -88,3 +88,10 @@ def test_the_legend_beside_the_picture_states_the_colour_scale_in_the_targets_un
     html = explanation.on_legend(receipt)
     assert "Colour scale" in html and "logit of espresso" in html and "red raises" in html, html
     assert explanation.on_legend({"heatmap_sha256": "unknown"}) == explanation.on_legend(None) == ""
+
+
+def test_a_model_that_does_not_load_is_reported_once_not_again_by_the_answer_hint() -> None:
+    from ui import corrections
+
+    assert corrections.on_answer_hint("not a repo id!!", "") == gr.update()  # no second error pop-up
+    assert "info" in corrections.on_answer_hint("default", "")

@@ -266,8 +266,14 @@ def on_serve_candidate(candidate: str) -> tuple[str, dict[str, Any], str]:
 
 @user_errors
 def on_answer_hint(model_id: str, revision: str) -> dict[str, Any]:
-    """The answer box's help for the loaded model: its task's form with its own names."""
-    return gr.update(info=hint(model(model_id, revision).task))
+    """The answer box's help for the loaded model: its task's form with its own names (unchanged when the model
+    does not load: the model line already says why, once).
+    """
+    try:
+        task = model(model_id, revision).task
+    except xai.ExplainerError:
+        return gr.update()
+    return gr.update(info=hint(task))
 
 
 def build(inputs: Inputs, *, owner: bool | None = None) -> None:
