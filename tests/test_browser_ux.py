@@ -163,6 +163,22 @@ def test_3_a_long_job_warns_first_shows_clean_progress_and_stops(page: Any, serv
     assert cpu_percent(server_process(server[0]), 3.0) < 50  # the job is no longer running
 
 
+def test_3_stop_ends_a_counterfactual_search(page: Any, server: tuple[str, Path]) -> None:
+    open_tab(page, "Counterfactual")
+    panel = visible_panel(page)
+    panel.get_by_role("textbox").first.fill("tench")  # the Goal box; far from an espresso: the search runs its steps
+    panel.get_by_text("Options", exact=True).click()
+    _slider(panel, "Max steps", 1000)
+    panel.get_by_role("button", name="Find a counterfactual").click()
+    page.wait_for_timeout(2000)
+    busy = cpu_percent(server_process(server[0]), 1.0)
+    assert busy > 25, f"the search was not running ({busy:.0f}% CPU)"  # 1000 steps take far longer than this
+    panel.get_by_role("button", name="Stop", exact=True).click()
+    _wait_for_text(page, "Stopped", timeout=10_000)
+    idle = cpu_percent(server_process(server[0]), 3.0)
+    assert idle < min(50, busy / 2), f"the search kept running ({idle:.0f}% CPU after Stop, {busy:.0f}% before)"
+
+
 # 4. Advice can be followed with the controls offered.
 
 

@@ -14,7 +14,8 @@ from explainers.options import parse_number
 
 from . import gpu, outputs
 from .common import endpoint, model, plain, require_image, user_errors
-from .components import Inputs, picture_output, show_results
+from .components import Inputs, blank, picture_output, show_results
+from .explanation import STOPPED
 from .jobs import progress_for
 
 SHRINK_STEPS = 20  # see on_counterfactual
@@ -149,7 +150,9 @@ def build(inputs: Inputs) -> None:
             steps = gr.Slider(10, 1000, value=cf_defaults.MAX_STEPS, step=10, label="Max steps")
             mask = gr.Slider(0, 0.95, value=0, step=0.05, label="Confine to Grad-CAM above (0 = off)")
             seed = gr.Number(value=0, precision=0, label="Seed")
-        run_button = gr.Button("Find a counterfactual", variant="primary")
+        with gr.Row(equal_height=True):
+            run_button = gr.Button("Find a counterfactual", variant="primary", scale=4)
+            stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=80)
         headline_text = gr.Markdown()
         slider = gr.ImageSlider(label="Before / after (drag)", type="numpy", format="png", interactive=False)
         with gr.Row():
@@ -176,6 +179,9 @@ def build(inputs: Inputs) -> None:
         api_name="counterfactual",
         **gpu.queue(),
     )
-    show_results(inputs, run, [headline_text, slider, edited, npy, summary, original, change, masked])
+    shown = [headline_text, slider, edited, npy, summary, original, change, masked]
+    show_results(inputs, run, shown)
+    # The search checks for a cancel at each progress report (jobs.progress_for), so Stop ends it within a step.
+    stop_button.click(lambda: blank(shown, STOPPED), None, shown, cancels=[run], api_visibility="private", queue=False)
     run.success(on_show, [state], [headline_text, slider], api_visibility="private", queue=False)
     threshold.change(on_change_threshold, [state, threshold], masked, api_visibility="private", queue=False)
