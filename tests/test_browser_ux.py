@@ -159,7 +159,7 @@ def test_3_a_long_job_warns_first_shows_clean_progress_and_stops(page: Any, serv
     assert len(texts) == 1, texts  # on the picture only, not on all six outputs
     assert "occlusion: occlusion:" not in texts[0], texts
     panel.get_by_role("button", name="Stop", exact=True).click()
-    _wait_for_text(page, "Stopped", timeout=10_000)
+    _wait_for_text(page, "Stopped", timeout=30_000)  # the click waits its turn on a busy 2-core machine
     assert cpu_percent(server_process(server[0]), 3.0) < 50  # the job is no longer running
 
 
@@ -174,7 +174,7 @@ def test_3_stop_ends_a_counterfactual_search(page: Any, server: tuple[str, Path]
     busy = cpu_percent(server_process(server[0]), 1.0)
     assert busy > 25, f"the search was not running ({busy:.0f}% CPU)"  # 1000 steps take far longer than this
     panel.get_by_role("button", name="Stop", exact=True).click()
-    _wait_for_text(page, "Stopped", timeout=10_000)
+    _wait_for_text(page, "Stopped", timeout=30_000)  # the click waits its turn on a busy 2-core machine
     idle = cpu_percent(server_process(server[0]), 3.0)
     assert idle < min(50, busy / 2), f"the search kept running ({idle:.0f}% CPU after Stop, {busy:.0f}% before)"
 
