@@ -24,7 +24,7 @@ QUALITY_STEPS = 8  # deletion/insertion steps per scorecard in the app: half the
 
 
 def explain(
-    loaded: LoadedModel,
+    model: LoadedModel,
     prepared: PreparedImage,
     prediction: Prediction,
     method: str,
@@ -41,10 +41,10 @@ def explain(
         TargetError: unknown target.
     """
     explain_fn = registry.get(method).explain
-    resolved = resolve_target(loaded, target, direction=direction, prediction=prediction)
+    resolved = resolve_target(model, target, direction=direction, prediction=prediction)
     start = time.perf_counter()
     try:
-        result = explain_fn(loaded, prepared.image, target=resolved, progress=progress, **(options or {}))
+        result = explain_fn(model, prepared.image, target=resolved, progress=progress, **(options or {}))
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise OptionError(f"{method} does not take option(s) {sorted(options or {})}: {exc}") from exc
@@ -54,7 +54,7 @@ def explain(
 
 
 def counterfactual(
-    loaded: LoadedModel,
+    model: LoadedModel,
     prepared: PreparedImage,
     prediction: Prediction,
     goal: str,
@@ -82,8 +82,8 @@ def counterfactual(
     method = opts.choice(mask_method, "mask method", registry.names())
     mask = None
     if threshold > 0:
-        target = resolve_target(loaded, None, prediction=prediction)
-        heat = registry.get(method).explain(loaded, prepared.image, target=target, **registry.get(method).defaults)
+        target = resolve_target(model, None, prediction=prediction)
+        heat = registry.get(method).explain(model, prepared.image, target=target, **registry.get(method).defaults)
         positive = np.clip(heat.heatmap, 0, None)
         if positive.max() <= 0:
             raise OptionError(
@@ -91,7 +91,7 @@ def counterfactual(
                 "to 0 or choose another mask method"
             )
         mask = positive >= threshold * positive.max()
-    result = cf.explain(loaded, prepared, goal=goal, mask=mask, progress=progress, **(options or {}))
+    result = cf.explain(model, prepared, goal=goal, mask=mask, progress=progress, **(options or {}))
     free = 1.0 if mask is None else float(mask.mean())
     record = {"method": method, "threshold": threshold, "free_share": free}
     return dataclasses.replace(result, metrics={**result.metrics, "mask": record})
@@ -115,7 +115,7 @@ class Step:
 
 
 def explain_steps(
-    loaded: LoadedModel,
+    model: LoadedModel,
     prepared: PreparedImage,
     prediction: Prediction,
     methods: Sequence[str],
@@ -145,7 +145,7 @@ def explain_steps(
         method, fixed = registry.entry(key)
         explanations.append(
             explain(
-                loaded,
+                model,
                 prepared,
                 prediction,
                 method,
@@ -157,12 +157,12 @@ def explain_steps(
         )
         yield Step(tuple(explanations))
     scoring = _sub_progress(progress, len(methods) / (len(methods) + 1), 1 / (len(methods) + 1), "scorecard")
-    cards = scorecards(loaded, prepared.image, explanations, steps=quality_steps, progress=scoring)
+    cards = scorecards(model, prepared.image, explanations, steps=quality_steps, progress=scoring)
     yield Step(
         tuple(explanations),
         tuple(
             Scored(
-                e, c, receipt.build(loaded, prepared, e, c, {"scorecard": c.seconds}, prediction=prediction).to_dict()
+                e, c, receipt.build(model, prepared, e, c, {"scorecard": c.seconds}, prediction=prediction).to_dict()
             )
             for e, c in zip(explanations, cards, strict=True)
         ),
@@ -170,10 +170,10 @@ def explain_steps(
 
 
 def explain_scored(
-    loaded: LoadedModel, prepared: PreparedImage, prediction: Prediction, methods: Sequence[str], **options: Any
+    model: LoadedModel, prepared: PreparedImage, prediction: Prediction, methods: Sequence[str], **options: Any
 ) -> list[Scored]:
     """``explain_steps`` run to its end: every map scored, with its receipt; options as there."""
-    *_, last = explain_steps(loaded, prepared, prediction, methods, **options)
+    *_, last = explain_steps(model, prepared, prediction, methods, **options)
     return list(last.scored)
 
 

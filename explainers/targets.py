@@ -22,7 +22,7 @@ _VS = re.compile(r"\s+vs\.?\s+", re.IGNORECASE)
 
 
 def resolve_target(
-    loaded: LoadedModel,
+    model: LoadedModel,
     spec: str | int | Target | None = None,
     *,
     direction: Direction | str = "raises",
@@ -31,7 +31,7 @@ def resolve_target(
     """Turn what a user asked for into a Target.
 
     Args:
-        loaded: the model whose task names the outputs.
+        model: the model whose task names the outputs.
         spec: a name exactly as predict shows it, an index (int or digit string), None / "" for the top-1
             (multiclass, multilabel) or the first output (regression), or "A vs B" (each side any of these but
             empty) for why A rather than B: output A minus output B.
@@ -46,10 +46,10 @@ def resolve_target(
         return spec
     if direction not in ("raises", "lowers"):
         raise TargetError(f"direction must be 'raises' or 'lowers', got {direction!r}")
-    if isinstance(spec, str) and contrast_sides(spec) and not _named_exactly(loaded, spec):
-        return _contrast(loaded, spec, direction, prediction)
+    if isinstance(spec, str) and contrast_sides(spec) and not _named_exactly(model, spec):
+        return _contrast(model, spec, direction, prediction)
     sign: Literal[1, -1] = 1 if direction == "raises" else -1
-    task = loaded.task
+    task = model.task
     names = task.names
     if spec is None or (isinstance(spec, str) and spec.strip() in ("", "top-1", "top1", "auto")):
         index = 0 if task.kind == "regression" or prediction is None else int(prediction.scores.argmax())
@@ -114,20 +114,20 @@ def contrast_sides(text: str) -> list[str]:
     return [s.strip() for s in sides] if len(sides) > 1 else []
 
 
-def _named_exactly(loaded: LoadedModel, spec: str) -> bool:
+def _named_exactly(model: LoadedModel, spec: str) -> bool:
     """A name that itself contains " vs " is that output, not a contrast."""
-    return spec.strip().lower() in (n.lower() for n in loaded.task.names)
+    return spec.strip().lower() in (n.lower() for n in model.task.names)
 
 
-def _contrast(loaded: LoadedModel, spec: str, direction: str, prediction: Prediction | None) -> Target:
+def _contrast(model: LoadedModel, spec: str, direction: str, prediction: Prediction | None) -> Target:
     sides = contrast_sides(spec)
     if len(sides) != 2 or not all(sides):
         raise TargetError(
             f"a contrastive target is 'A vs B' with one output on each side, got {spec!r}; e.g. "
-            f"'{' vs '.join(loaded.task.names[:2])}' (indices work too: '0 vs 1')"
+            f"'{' vs '.join(model.task.names[:2])}' (indices work too: '0 vs 1')"
         )
-    first = resolve_target(loaded, sides[0], direction=direction, prediction=prediction)
-    rival = resolve_target(loaded, sides[1], prediction=prediction)
+    first = resolve_target(model, sides[0], direction=direction, prediction=prediction)
+    rival = resolve_target(model, sides[1], prediction=prediction)
     if rival.index == first.index:
         raise TargetError(
             f"{spec!r} contrasts {first.name} with itself, which is zero everywhere; name two different outputs"
@@ -135,7 +135,7 @@ def _contrast(loaded: LoadedModel, spec: str, direction: str, prediction: Predic
     return dataclasses.replace(first, contrast=rival.index, contrast_name=rival.name)
 
 
-def target_outputs(loaded: LoadedModel, outputs: torch.Tensor, targets: Sequence[Target] | Target) -> torch.Tensor:
+def target_outputs(model: LoadedModel, outputs: torch.Tensor, targets: Sequence[Target] | Target) -> torch.Tensor:
     """Signed raw outputs (N, K) for the targets: the quantity every method attributes (A - B for "A vs B")."""
     if isinstance(targets, Target):
         targets = [targets]
@@ -155,21 +155,21 @@ def raw_score(target: Target, row: Any) -> float:
     return value if target.contrast is None else value - float(row[target.contrast])
 
 
-def forward_fn(loaded: LoadedModel, target: Target) -> Callable[[torch.Tensor], torch.Tensor]:
+def forward_fn(model: LoadedModel, target: Target) -> Callable[[torch.Tensor], torch.Tensor]:
     """Images (N, 3, h, w) -> signed target output (N,); hand it to captum with target=None."""
 
     def fn(images: torch.Tensor) -> torch.Tensor:
-        return target_outputs(loaded, loaded.model(images), target)[:, 0]
+        return target_outputs(model, model.model(images), target)[:, 0]
 
     return fn
 
 
-def ensure_target(loaded: LoadedModel, target: Target | None, outputs: torch.Tensor) -> Target:
+def ensure_target(model: LoadedModel, target: Target | None, outputs: torch.Tensor) -> Target:
     """The given target, or the default one (top-1 / first output) read from the image's raw outputs (1, K)."""
     if target is not None:
-        n = loaded.task.num_outputs
+        n = model.task.num_outputs
         for index in (target.index, target.contrast):
             if index is not None and not 0 <= index < n:
                 raise TargetError(f"target index {index} is out of range for {n} outputs")
         return target
-    return resolve_target(loaded, None, prediction=decide(loaded.task, outputs[0].detach().float().cpu().numpy()))
+    return resolve_target(model, None, prediction=decide(model.task, outputs[0].detach().float().cpu().numpy()))

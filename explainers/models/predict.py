@@ -22,29 +22,29 @@ _prepared: Memo[tuple[PreparedImage, Prediction]] = Memo(
 )
 
 
-def model_outputs(loaded: LoadedModel, image: torch.Tensor) -> torch.Tensor:
+def model_outputs(model: LoadedModel, image: torch.Tensor) -> torch.Tensor:
     """Raw outputs (N, K) of the model for normalised images, without autograd."""
     with torch.no_grad():
-        return loaded.model(image.to(loaded.device)).float()
+        return model.model(image.to(model.device)).float()
 
 
-def predict(loaded: LoadedModel, prepared: PreparedImage, *, top_k: int = TOP_K) -> Prediction:
+def predict(model: LoadedModel, prepared: PreparedImage, *, top_k: int = TOP_K) -> Prediction:
     """What the model says about one prepared image (top-k classes, labels with decision, or values with units)."""
-    outputs = model_outputs(loaded, prepared.image)[0].cpu().numpy()
-    return decide(loaded.task, outputs, top_k=top_k)
+    outputs = model_outputs(model, prepared.image)[0].cpu().numpy()
+    return decide(model.task, outputs, top_k=top_k)
 
 
-def prepare(loaded: LoadedModel, image: Any) -> tuple[PreparedImage, Prediction]:
+def prepare(model: LoadedModel, image: Any) -> tuple[PreparedImage, Prediction]:
     """Decode and preprocess an upload, then predict on it: one forward per (model, image), cached.
 
     Switching tab, method or target reuses the cached view and prediction instead of decoding and predicting again.
     Methods never modify the prepared tensors in place, so the cached entry can be shared across threads.
     """
-    key = (loaded.source, loaded.weights_sha256, image_sha256(image))
+    key = (model.source, model.weights_sha256, image_sha256(image))
 
     def compute() -> tuple[PreparedImage, Prediction]:
-        prepared = prepare_image(loaded, image)
-        return prepared, predict(loaded, prepared)
+        prepared = prepare_image(model, image)
+        return prepared, predict(model, prepared)
 
     return _prepared.get(key, compute)
 

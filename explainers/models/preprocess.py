@@ -24,30 +24,30 @@ def _config_key(data_config: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in data_config.items()))
 
 
-def eval_transform(loaded: LoadedModel) -> Any:
+def eval_transform(model: LoadedModel) -> Any:
     """Timm's eval transform for this model (resize, crop, to tensor, normalise), built once per config."""
-    return _transform(_config_key(loaded.data_config))
+    return _transform(_config_key(model.data_config))
 
 
-def prepare_image(loaded: LoadedModel, source: Any) -> PreparedImage:
+def prepare_image(model: LoadedModel, source: Any) -> PreparedImage:
     """Load an upload and turn it into exactly what the model sees.
 
     Args:
-        loaded: the model whose data config decides size, crop, interpolation, mean and std.
+        model: the model whose data config decides size, crop, interpolation, mean and std.
         source: anything images.load_image accepts (path, bytes, PIL image, array).
 
     Raises:
         ImageError: the upload is not a usable image.
     """
     pil = load_image(source)
-    return prepare_pil(loaded, pil, sha256=image_sha256(source))
+    return prepare_pil(model, pil, sha256=image_sha256(source))
 
 
-def prepare_pil(loaded: LoadedModel, pil: Image.Image, *, sha256: str = "") -> PreparedImage:
+def prepare_pil(model: LoadedModel, pil: Image.Image, *, sha256: str = "") -> PreparedImage:
     """Like prepare_image, for an already decoded RGB picture."""
-    image = eval_transform(loaded)(pil).unsqueeze(0)
-    mean = torch.tensor(loaded.data_config["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(loaded.data_config["std"]).view(1, 3, 1, 1)
+    image = eval_transform(model)(pil).unsqueeze(0)
+    mean = torch.tensor(model.data_config["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(model.data_config["std"]).view(1, 3, 1, 1)
     pixels = (image * std + mean).clamp(0, 1)
     rgb = np.asarray(pil, dtype=np.uint8)
     if not sha256:
@@ -56,17 +56,17 @@ def prepare_pil(loaded: LoadedModel, pil: Image.Image, *, sha256: str = "") -> P
         sha256 = hashlib.sha256(rgb.tobytes()).hexdigest()
     return PreparedImage(
         rgb=rgb,
-        image=image.to(loaded.device),
+        image=image.to(model.device),
         pixels=pixels.float(),
-        crop_box=crop_box(loaded.data_config, pil.width, pil.height),
+        crop_box=crop_box(model.data_config, pil.width, pil.height),
         sha256=sha256,
     )
 
 
-def normalise(loaded: LoadedModel, pixels: torch.Tensor) -> torch.Tensor:
+def normalise(model: LoadedModel, pixels: torch.Tensor) -> torch.Tensor:
     """[0, 1] pixels (N, 3, h, w) -> the model's normalised input, differentiable."""
-    mean = torch.tensor(loaded.data_config["mean"], device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(loaded.data_config["std"], device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(model.data_config["mean"], device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(model.data_config["std"], device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
     return (pixels - mean) / std
 
 

@@ -84,7 +84,7 @@ class Receipt:
 
 
 def build(
-    loaded: LoadedModel,
+    model: LoadedModel,
     prepared: PreparedImage,
     explanation: Explanation,
     scorecard: Scorecard | None = None,
@@ -96,7 +96,7 @@ def build(
     """The receipt of one explanation.
 
     Args:
-        loaded: the model that made it.
+        model: the model that made it.
         prepared: the image it explains (its sha256 identifies the upload).
         explanation: the map and how it was made.
         scorecard: its quality scorecard, if one was computed.
@@ -111,13 +111,13 @@ def build(
     target = explanation.target
     return Receipt(
         model={
-            "id": loaded.model_id,
-            "revision": loaded.revision,
-            "weights_sha256": loaded.weights_sha256,
-            "architecture": loaded.architecture,
-            "source": loaded.source.kind,
-            "task": loaded.task.kind,
-            "units": list(loaded.task.units) if loaded.task.units else None,
+            "id": model.model_id,
+            "revision": model.revision,
+            "weights_sha256": model.weights_sha256,
+            "architecture": model.architecture,
+            "source": model.source.kind,
+            "task": model.task.kind,
+            "units": list(model.task.units) if model.task.units else None,
         },
         image={
             "sha256": prepared.sha256,
@@ -140,7 +140,7 @@ def build(
         notes=tuple(explanation.notes),
         extras=dict(explanation.extras),
         versions=versions(),
-        device=str(loaded.device),
+        device=str(model.device),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
 
@@ -166,28 +166,28 @@ def replay(receipt: Mapping[str, Any] | Receipt, image: Any, *, loader: Loader |
         missing = [k for k in _REQUIRED if not isinstance(data, Mapping) or k not in data]
         raise OptionError(f"not a receipt: missing {', '.join(missing)}; pass the JSON this app wrote")
     _check_shape(data)
-    model, want_image = data["model"], data["image"]
-    if loader is None and model.get("source") == "local":
+    recorded, want_image = data["model"], data["image"]
+    if loader is None and recorded.get("source") == "local":
         raise ModelSourceError(
-            f"the receipt was made with the local model folder {model['id']!r}; replay it where that folder is "
+            f"the receipt was made with the local model folder {recorded['id']!r}; replay it where that folder is "
             "(the app that made it, or replay(..., loader=...))"
         )
-    loaded = (loader or _default_loader)(model["id"], model.get("revision"))
-    if loaded.weights_sha256 != model["weights_sha256"]:
+    model = (loader or _default_loader)(recorded["id"], recorded.get("revision"))
+    if model.weights_sha256 != recorded["weights_sha256"]:
         raise ModelSourceError(
-            f"the weights of {model['id']} have sha256 {loaded.weights_sha256[:12]}..., the receipt's have "
-            f"{str(model['weights_sha256'])[:12]}...: these are different weights, so the map cannot be reproduced; "
+            f"the weights of {recorded['id']} have sha256 {model.weights_sha256[:12]}..., the receipt's have "
+            f"{str(recorded['weights_sha256'])[:12]}...: these are different weights, so the map cannot be reproduced; "
             "load the revision the receipt names"
         )
-    prepared = prepare_image(loaded, image)
+    prepared = prepare_image(model, image)
     if prepared.sha256 != want_image["sha256"]:
         raise ImageError(
             f"this image has sha256 {prepared.sha256[:12]}..., the receipt's has {str(want_image['sha256'])[:12]}...: "
             "replay needs the exact file the receipt was made from (the same bytes, not a re-saved copy)"
         )
-    explain, target = registry.get(str(data["method"])).explain, _target(loaded, data["target"])
+    explain, target = registry.get(str(data["method"])).explain, _target(model, data["target"])
     try:
-        return explain(loaded, prepared.image, target=target, **dict(data["options"]))
+        return explain(model, prepared.image, target=target, **dict(data["options"]))
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise OptionError(
@@ -326,12 +326,12 @@ def _check_shape(data: Mapping[str, Any]) -> None:
         raise OptionError(f"the receipt's options may not set {sorted(map(str, reserved)) or 'non-text keys'}")
 
 
-def _target(loaded: LoadedModel, spec: Mapping[str, Any]) -> Target:
-    index, name = _output(loaded, spec["index"], spec["name"])
+def _target(model: LoadedModel, spec: Mapping[str, Any]) -> Target:
+    index, name = _output(model, spec["index"], spec["name"])
     direction = spec.get("direction", "raises")
     if direction not in ("raises", "lowers"):
         raise OptionError(f"the receipt's direction must be 'raises' or 'lowers', got {direction!r}")
-    target = Target(index, name, loaded.task.kind, 1 if direction == "raises" else -1)
+    target = Target(index, name, model.task.kind, 1 if direction == "raises" else -1)
     if "contrast_index" not in spec and "contrast" not in spec:
         return target
     rival, rival_name = spec.get("contrast_index"), spec.get("contrast")
@@ -340,13 +340,13 @@ def _target(loaded: LoadedModel, spec: Mapping[str, Any]) -> Target:
             f"the receipt's contrast must name another output (contrast: text, contrast_index: a whole number), got "
             f"{rival_name!r} at {rival!r}; pass the JSON this app wrote, unedited"
         )
-    rival, rival_name = _output(loaded, rival, rival_name)
+    rival, rival_name = _output(model, rival, rival_name)
     return dataclasses.replace(target, contrast=rival, contrast_name=rival_name)
 
 
-def _output(loaded: LoadedModel, index: int, name: str) -> tuple[int, str]:
+def _output(model: LoadedModel, index: int, name: str) -> tuple[int, str]:
     index, name = int(index), str(name)
-    names = loaded.task.names
+    names = model.task.names
     if not 0 <= index < len(names) or names[index] != name:
         found = names[index] if 0 <= index < len(names) else "nothing"
         raise TargetError(
