@@ -19,6 +19,7 @@ import explainers as xai
 from explainers import display, render
 from explainers.models.sources import resolve_source
 from explainers.pipeline import Scored
+from explainers.trust import language, phrases, reasons
 
 from . import i18n
 
@@ -194,7 +195,9 @@ def picture(loaded: xai.LoadedModel, view: View, explanation: xai.Explanation, s
 
 def badge(scored: Scored) -> str:
     """The scorecard's verdict and reason, then the method's and the scorecard's notes, as Markdown."""
-    card = scored.scorecard
-    lines = [f"{BADGE_ICONS.get(card.badge, '')} **{card.badge.upper()}** · {card.reason}"]
-    lines += [f"- {note}" for note in (*scored.explanation.notes, *card.notes)]
+    card, lang = scored.scorecard, language.current()  # the request's language (ui/i18n.speaking sets it)
+    word = phrases.say(lang, f"badge_{card.badge}") if f"badge_{card.badge}" in phrases.EN else card.badge
+    lines = [f"{BADGE_ICONS.get(card.badge, '')} **{word.upper()}** · {reasons.say(card.reason, lang)}"]
+    lines += [f"- {note}" for note in scored.explanation.notes]
+    lines += [f"- {reasons.say(note, lang, 'note')}" for note in card.notes]
     return "\n".join(lines)

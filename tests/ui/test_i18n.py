@@ -13,7 +13,7 @@ from gradio.i18n import I18nData
 
 import app
 from explainers.trust import language, ranking
-from ui import compare, corrections, i18n
+from ui import common, compare, corrections, i18n
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +207,15 @@ def test_compare_cards_rank_the_maps_in_the_request_language():
         spanish = compare._cards(scored, receipts)
     assert spanish.startswith("**Clasificación** (qué mapa creer primero")
     assert "| 1 | Oclusión | aprobado | 0,40 / – |" in spanish and "| 2 | Grad-CAM | aviso | 0,10 / – |" in spanish
+
+
+def test_the_badge_line_speaks_the_request_language():
+    scored = _scored("gradcam", "warn")
+    scored.scorecard.reason = (
+        "the map is no better than random order at finding what the model uses (gain 0.06, below 0.25)"
+    )
+    english = common.badge(scored)
+    assert english == f"⚠️ **WARN** · {scored.scorecard.reason}"  # English exactly as before
+    with language.using("es"):
+        spanish = common.badge(scored)
+    assert spanish.startswith("⚠️ **AVISO** · ") and "random order" not in spanish and "0,06" in spanish, spanish
