@@ -36,9 +36,13 @@ def fashion_demo(tmp_path_factory: pytest.TempPathFactory):
     return build_small_demo(tmp_path_factory.mktemp("fashion-demo"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium driven by Playwright, launched once for every browser test (each opens its own pages)."""
+    """Debian's chromium driven by Playwright, launched once per browser test module (each test opens its own pages).
+
+    Module scope, not session: while sync Playwright runs, its event loop is the thread's running loop, and the MCP
+    tests' asyncio.run() would then refuse to start.
+    """
     from helpers_app import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():

@@ -95,3 +95,16 @@ def test_a_model_that_does_not_load_is_reported_once_not_again_by_the_answer_hin
 
     assert corrections.on_answer_hint("not a repo id!!", "") == gr.update()  # no second error pop-up
     assert "info" in corrections.on_answer_hint("default", "")
+
+
+def test_a_stopped_job_reads_stopped_not_error_when_its_failure_event_arrives() -> None:
+    request: Any = SimpleNamespace(session_hash="s-stop")
+    shown = [gr.Image(), gr.Markdown(), gr.JSON()]
+    token = LocalContext.request.set(request)
+    try:  # what the cancelled job's progress check raises once Stop cancelled it
+        common.user_error(xai.CancelledError("the visitor left the page; the job was stopped"), "on_occlusion")
+    finally:
+        LocalContext.request.reset(token)
+    assert components.failed(shown)(request) == [None, common.STOPPED, None]
+    common.user_error(xai.OptionError("bad"), "on_x")  # no session: nothing remembered, the toast says it
+    assert components.failed(shown)(request)[1].startswith("❌ **Error** · ")

@@ -97,10 +97,15 @@ def user_error(exc: Exception, where: str) -> gr.Error:
     if session:
         with _errors_lock:
             _errors.pop(session, None)
-            _errors[session] = message
+            _errors[session] = STOPPED if isinstance(exc, xai.CancelledError) else message
             while len(_errors) > _ERRORS_KEPT:
                 _errors.pop(next(iter(_errors)))
     return gr.Error(message, title=type(exc).__name__, print_exception=False)
+
+
+# What a stopped job's results show: Stop writes it at once, and the failure event the cancelled job raises afterwards
+# (its progress check throws CancelledError) writes it again instead of an error.
+STOPPED = "⏹ **Stopped** · the job ends at its next step; change the options and run again"
 
 
 def last_error(request: gr.Request | None) -> str:

@@ -11,7 +11,7 @@ import gradio as gr
 from explainers.errors import ImageError
 from explainers.models import catalog
 
-from .common import DIRECTIONS, TOP1, last_error, user_error
+from .common import DIRECTIONS, STOPPED, TOP1, last_error, user_error
 
 ROOT = Path(__file__).resolve().parents[1]
 # On a phone (one column) the photo comes first, then the target and the tabs with their buttons, and only then the
@@ -184,7 +184,8 @@ def failed(shown: list[gr.components.Component]) -> Any:
     """A failure handler: ``shown`` blank, the session's last error in the first Markdown among them."""
 
     def on_failure(request: gr.Request) -> list[Any]:
-        return blank(shown, f"❌ **Error** · {last_error(request)}")
+        message = last_error(request)
+        return blank(shown, message if message == STOPPED else f"❌ **Error** · {message}")
 
     return on_failure
 

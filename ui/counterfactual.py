@@ -13,9 +13,8 @@ from explainers.counterfactual import headline
 from explainers.options import parse_number
 
 from . import gpu, outputs
-from .common import endpoint, model, plain, require_image, user_errors
+from .common import STOPPED, endpoint, model, plain, require_image, user_errors
 from .components import Inputs, blank, picture_output, show_results
-from .explanation import STOPPED
 from .jobs import progress_for
 
 SHRINK_STEPS = 20  # see on_counterfactual

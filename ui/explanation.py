@@ -14,12 +14,11 @@ from explainers import cost, display
 from explainers.trust import report
 
 from . import gpu, outputs
-from .common import badge, model, picture, plain, require_image
+from .common import STOPPED, badge, model, picture, plain, require_image
 from .components import Inputs, blank, explanation_panel, show_results
 from .jobs import progress_for
 
 LONG_S = 20  # past this estimate the tab warns before the job starts
-STOPPED = "⏹ **Stopped** · the job ends at its next step; change the options and run again"
 KEPT_LEGENDS = 64  # the last runs' legends (map sha256 -> HTML), for the private event that follows each run
 _legends: OrderedDict[str, str] = OrderedDict()
 _legends_lock = threading.Lock()
